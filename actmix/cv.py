@@ -1,0 +1,291 @@
+"""Leak-free k-fold cross-validation of one configuration over folds x seeds.
+
+Every (fold, seed) pair is one member of a single batched MLP, trained with
+``fit``; XGBoost runs on the same folds and preprocessing. Only inner-validation
+rows steer training; outer test rows are scored once, at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from actmix.activations import check_activation
+from actmix.config import RunConfig, config_to_dict
+from actmix.metrics import compute_metrics, metrics_for, primary_metric
+from actmix.mlp import MLP
+from actmix.preprocessing import FoldArrays, prepare_fold
+from actmix.splits import Splits, make_folds
+from actmix.trainer import EpochRecord, FitResult, MemberData, fit, predict
+from actmix.types import Dataset
+from actmix.xgb import fit_xgboost_fold
+
+__all__ = ["CVResult", "cross_validate", "package_versions", "summarise"]
+
+XGBOOST = "xgboost"
+
+
+@dataclass(frozen=True, slots=True)
+class CVResult:
+    """Per-(fold, seed) rows and their summary; ``model`` holds the trained MLP members."""
+
+    dataset: str
+    source: str
+    task: str
+    model_name: str
+    config: dict[str, Any]
+    splits: dict[str, Any]
+    seeds: tuple[int, ...]
+    rows: tuple[dict[str, Any], ...]
+    summary: dict[str, dict[str, float]]
+    seconds: float
+    versions: dict[str, str]
+    model: MLP | None = field(default=None, compare=False, repr=False)
+    fit_result: FitResult | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def primary_metric(self) -> str:
+        return primary_metric(self.task).name  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "source": self.source,
+            "task": self.task,
+            "model": self.model_name,
+            "config": self.config,
+            "splits": self.splits,
+            "seeds": list(self.seeds),
+            "summary": self.summary,
+            "rows": list(self.rows),
+            "seconds": self.seconds,
+            "versions": self.versions,
+        }
+
+    def save_json(self, path: str | os.PathLike) -> Path:
+        """Write the result as JSON (atomically: a crash leaves no half file)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(path.suffix + ".partial")
+        partial.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=True))
+        partial.replace(path)
+        return path
+
+
+def package_versions() -> dict[str, str]:
+    """Versions that matter for reproducing a result."""
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for package in ("actmix-study", "torch", "numpy", "pandas", "scikit-learn", "xgboost"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def summarise(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Mean, std (ddof=1), min and max of each key over rows, ignoring NaN."""
+    summary = {}
+    for key in keys:
+        values = np.array([row[key] for row in rows if key in row], dtype=float)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            summary[key] = {"mean": math.nan, "std": math.nan, "min": math.nan, "max": math.nan}
+            continue
+        summary[key] = {
+            "mean": float(values.mean()),
+            "std": float(values.std(ddof=1)) if values.size > 1 else 0.0,
+            "min": float(values.min()),
+            "max": float(values.max()),
+        }
+    return summary
+
+
+def _true_targets(dataset: Dataset, rows: np.ndarray) -> np.ndarray:
+    if dataset.task == "classification":
+        return dataset.target_codes()[rows]
+    return dataset.target.to_numpy(dtype=float)[rows]
+
+
+def _scores(dataset: Dataset, rows: np.ndarray, prediction: np.ndarray, prefix: str) -> dict:
+    values = compute_metrics(
+        dataset.task, _true_targets(dataset, rows), prediction, n_classes=dataset.n_classes or None
+    )
+    return {f"{prefix}_{name}": value for name, value in values.items()}
+
+
+def _member_data(arrays: FoldArrays, seed: int) -> MemberData:
+    return MemberData(
+        x_train=arrays.x_train,
+        y_train=arrays.y_train,
+        x_val=arrays.x_val,
+        y_val=arrays.y_val,
+        seed=seed,
+        target_std=arrays.target_std,
+    )
+
+
+def _to_original_units(prediction: np.ndarray, arrays: FoldArrays, task: str) -> np.ndarray:
+    if task == "regression":
+        return prediction * arrays.target_std + arrays.target_mean
+    return prediction
+
+
+def _cross_validate_mlp(
+    dataset: Dataset,
+    config: RunConfig,
+    splits: Splits,
+    fold_arrays: Sequence[FoldArrays],
+    seeds: Sequence[int],
+    *,
+    device: str,
+    on_epoch: Callable[[int, EpochRecord], None] | None,
+) -> tuple[list[dict[str, Any]], MLP, FitResult]:
+    pairs = [(fold, seed) for fold in range(len(splits.folds)) for seed in seeds]
+    members = [_member_data(fold_arrays[fold], seed) for fold, seed in pairs]
+    # one-hot widths can differ between folds (a rare category absent from a fold's
+    # training rows); narrower folds are zero-padded and each member is initialised
+    # for its own width, so no fold depends on another fold's categories
+    widths = [fold_arrays[fold].x_train.shape[1] for fold, _ in pairs]
+    in_features = max(widths)
+    out_features = 1 if dataset.task == "regression" else dataset.n_classes
+    model = MLP(
+        in_features,
+        out_features,
+        config.mlp.widths,
+        config.model,
+        dropout=config.mlp.dropout,
+        members=len(members),
+        activation_options=config.mlp.activation,
+        seed=[seed for _, seed in pairs],
+        member_inputs=widths,
+    )
+    result = fit(model, members, config.train, task=dataset.task, on_epoch=on_epoch, device=device)
+    val_predictions = predict(model, [fold_arrays[f].x_val for f, _ in pairs], task=dataset.task)
+    test_predictions = predict(model, [fold_arrays[f].x_test for f, _ in pairs], task=dataset.task)
+    rows = []
+    for k, (fold_index, seed) in enumerate(pairs):
+        fold, arrays, outcome = splits.folds[fold_index], fold_arrays[fold_index], result.members[k]
+        val = _to_original_units(val_predictions[k], arrays, dataset.task)
+        test = _to_original_units(test_predictions[k], arrays, dataset.task)
+        rows.append(
+            {
+                "fold": fold_index,
+                "seed": seed,
+                **_scores(dataset, fold.test_idx, test, "test"),
+                **_scores(dataset, fold.val_idx, val, "val"),
+                "best_epoch": outcome.best_epoch,
+                "epochs_run": outcome.epochs_run,
+                "diverged": outcome.diverged,
+                "diverged_reason": outcome.diverged_reason,
+            }
+        )
+    return rows, model, result
+
+
+def _cross_validate_xgboost(
+    dataset: Dataset,
+    config: RunConfig,
+    splits: Splits,
+    fold_arrays: Sequence[FoldArrays],
+    seeds: Sequence[int],
+    *,
+    progress: Callable[[str], None] | None,
+) -> list[dict[str, Any]]:
+    rows = []
+    for fold_index, (fold, arrays) in enumerate(zip(splits.folds, fold_arrays, strict=True)):
+        for seed in seeds:
+            outcome = fit_xgboost_fold(
+                arrays, dataset.task, dataset.n_classes, config.xgboost, seed=seed
+            )
+            rows.append(
+                {
+                    "fold": fold_index,
+                    "seed": seed,
+                    **_scores(dataset, fold.test_idx, outcome.test_prediction, "test"),
+                    **_scores(dataset, fold.val_idx, outcome.val_prediction, "val"),
+                    "best_iteration": outcome.best_iteration,
+                }
+            )
+            if progress is not None:
+                progress(f"fold {fold_index + 1}/{len(splits.folds)} seed {seed}: done")
+    return rows
+
+
+def cross_validate(
+    dataset: Dataset,
+    config: RunConfig | None = None,
+    *,
+    folds: int = 10,
+    seeds: Sequence[int] = (0,),
+    split_seed: int = 0,
+    splits: Splits | None = None,
+    device: str = "auto",
+    on_epoch: Callable[[int, EpochRecord], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> CVResult:
+    """K-fold CV of ``config`` on ``dataset``: test scores per (fold, seed) and their summary.
+
+    ``splits`` (e.g. loaded with ``Splits.load``) overrides ``folds``/``split_seed`` so
+    several models can be compared on byte-identical folds.
+
+    >>> from actmix import load_dataset
+    >>> result = cross_validate(load_dataset("power_plant"), folds=5)  # doctest: +SKIP
+    """
+    config = config or RunConfig()
+    if config.model != XGBOOST:
+        check_activation(config.model)
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and at least one, got {list(seeds)}")
+    started = time.perf_counter()
+    splits = splits if splits is not None else make_folds(dataset, folds, split_seed)
+    if splits.n_rows != dataset.n_rows:
+        raise ValueError(
+            f"splits were made for {splits.n_rows} rows; "
+            f"dataset {dataset.name!r} has {dataset.n_rows}"
+        )
+    fold_arrays = [prepare_fold(dataset, fold) for fold in splits.folds]
+    model, fit_result = None, None
+    if config.model == XGBOOST:
+        rows = _cross_validate_xgboost(
+            dataset, config, splits, fold_arrays, seeds, progress=progress
+        )
+    else:
+        rows, model, fit_result = _cross_validate_mlp(
+            dataset, config, splits, fold_arrays, seeds, device=device, on_epoch=on_epoch
+        )
+    names = [metric.name for metric in metrics_for(dataset.task)]
+    keys = [f"{split}_{name}" for split in ("test", "val") for name in names]
+    return CVResult(
+        dataset=dataset.name,
+        source=dataset.source,
+        task=dataset.task,
+        model_name=config.model,
+        config=config_to_dict(config),
+        splits={
+            "k": splits.k,
+            "seed": splits.seed,
+            "inner_val": splits.inner_val,
+            "holdout": splits.holdout,
+            "fingerprint": splits.fingerprint(),
+        },
+        seeds=seeds,
+        rows=tuple(rows),
+        summary=summarise(rows, keys),
+        seconds=time.perf_counter() - started,
+        versions=package_versions(),
+        model=model,
+        fit_result=fit_result,
+    )

@@ -1,0 +1,194 @@
+"""An MLP whose every parameter has a leading member dimension.
+
+``M`` members (folds x seeds of one configuration) train as one network: each
+linear layer is a batched matmul over ``[M, batch, features]``, and activation
+parameters are per member too. ``member(k)`` extracts a standalone model.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from actmix.activations import ActivationLayer, make_activation
+
+__all__ = ["MLP", "member_seeds"]
+
+
+def member_seeds(seed: int | Sequence[int], members: int) -> list[int]:
+    """One seed per member: an int expands to ``seed, seed + 1, ...``."""
+    if isinstance(seed, int):
+        return [seed + k for k in range(members)]
+    seeds = [int(s) for s in seed]
+    if len(seeds) != members:
+        raise ValueError(f"got {len(seeds)} seeds for {members} members")
+    return seeds
+
+
+class MLP(nn.Module):
+    """``[Linear -> activation -> Dropout] x depth -> Linear`` over ``M`` members.
+
+    ``x: [M, B, in_features] -> [M, B, out_features]``; with ``members=1`` a plain
+    ``[B, in_features]`` input is accepted too. ``seed`` fixes initialisation per
+    member, so member ``k`` of a batched model equals a single model built with
+    that member's seed. ``member_inputs`` gives each member's real input width
+    when members see different feature counts (zero-padded to ``in_features``):
+    a member is initialised for its own width only, so its start does not depend
+    on how wide the other members' inputs are.
+
+    >>> model = MLP(4, 1, (16, 16), "actmix", members=3)
+    >>> model(torch.zeros(3, 8, 4)).shape
+    torch.Size([3, 8, 1])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        widths: Sequence[int],
+        activation: str = "relu",
+        *,
+        dropout: float = 0.0,
+        members: int = 1,
+        activation_options: Mapping[str, Any] | None = None,
+        seed: int | Sequence[int] = 0,
+        member_inputs: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        if members < 1:
+            raise ValueError(f"members must be >= 1, got {members}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if in_features < 1 or out_features < 1 or not widths or min(widths) < 1:
+            raise ValueError(
+                f"bad MLP shape: in={in_features}, out={out_features}, widths={list(widths)}"
+            )
+        self.spec = {
+            "in_features": int(in_features),
+            "out_features": int(out_features),
+            "widths": [int(w) for w in widths],
+            "activation": activation,
+            "dropout": float(dropout),
+            "activation_options": dict(activation_options or {}),
+        }
+        self.members = members
+        self.seeds = member_seeds(seed, members)
+        self.member_inputs = (
+            [int(in_features)] * members
+            if member_inputs is None
+            else [int(n) for n in member_inputs]
+        )
+        if len(self.member_inputs) != members or not all(
+            1 <= n <= in_features for n in self.member_inputs
+        ):
+            raise ValueError(
+                f"member_inputs must give {members} widths in 1..{in_features}, "
+                f"got {list(self.member_inputs)}"
+            )
+        self.dropout = float(dropout)
+        sizes = [in_features, *widths, out_features]
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.empty(members, fan_in, fan_out))
+            for fan_in, fan_out in itertools.pairwise(sizes)
+        )
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.empty(members, 1, fan_out)) for fan_out in sizes[1:]
+        )
+        self.activations = nn.ModuleList(
+            make_activation(activation, width, members, **self.spec["activation_options"])
+            for width in widths
+        )
+        self._initialise()
+
+    def _initialise(self) -> None:
+        # nn.Linear's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn per member
+        with torch.no_grad():
+            for k, member_seed in enumerate(self.seeds):
+                generator = torch.Generator().manual_seed(member_seed)
+                for layer, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+                    fan_in = self.member_inputs[k] if layer == 0 else weight.shape[1]
+                    bound = 1.0 / math.sqrt(fan_in)
+                    weight[k].zero_()
+                    for target in (weight[k, :fan_in], bias[k]):
+                        values = torch.rand(target.shape, generator=generator)
+                        target.copy_(values.mul_(2 * bound).sub_(bound))
+
+    def forward(
+        self, x: torch.Tensor, *, generators: Sequence[torch.Generator] | None = None
+    ) -> torch.Tensor:
+        """Forward pass; ``generators`` (one per member) draw dropout masks in training."""
+        squeeze = x.dim() == 2
+        if squeeze:
+            if self.members != 1:
+                raise ValueError(f"input must be [members={self.members}, batch, features]")
+            x = x.unsqueeze(0)
+        hidden = x
+        last = len(self.weights) - 1
+        for index, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            hidden = torch.baddbmm(bias, hidden, weight)
+            if index < last:
+                hidden = self.activations[index](hidden)
+                if self.training and self.dropout > 0:
+                    hidden = hidden * self._dropout_mask(hidden, generators)
+        return hidden.squeeze(0) if squeeze else hidden
+
+    def _dropout_mask(
+        self, hidden: torch.Tensor, generators: Sequence[torch.Generator] | None
+    ) -> torch.Tensor:
+        keep = 1.0 - self.dropout
+        shape = hidden.shape[1:]
+        if generators is None:
+            uniform = torch.rand(hidden.shape, device=hidden.device, dtype=hidden.dtype)
+        else:
+            # one generator per member, so a member's masks do not depend on the others
+            uniform = torch.stack(
+                [
+                    torch.rand(shape, generator=g, device=hidden.device, dtype=hidden.dtype)
+                    for g in generators
+                ]
+            )
+        return (uniform < keep).to(hidden.dtype).div_(keep)
+
+    # --- activation protocol, aggregated over layers -------------------------------------
+
+    def activation_layers(self) -> list[ActivationLayer]:
+        return list(self.activations)
+
+    def set_temperature(self, temperature: float) -> None:
+        for layer in self.activations:
+            layer.set_temperature(temperature)
+
+    def entropy(self) -> torch.Tensor | None:
+        """Mean over layers of the per-layer mixing entropy, ``[members]``; None if no mixture."""
+        values = [e for e in (layer.entropy() for layer in self.activations) if e is not None]
+        return torch.stack(values).mean(dim=0) if values else None
+
+    def regularization(self) -> torch.Tensor | None:
+        """Sum of the activations' own regularisers, ``[members]``; None if there are none."""
+        values = [
+            r for r in (layer.regularization() for layer in self.activations) if r is not None
+        ]
+        return torch.stack(values).sum(dim=0) if values else None
+
+    def parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """``(decayed, not_decayed)``: weight decay goes to linear weights only."""
+        decayed = list(self.weights)
+        decayed_ids = {id(p) for p in decayed}
+        return decayed, [p for p in self.parameters() if id(p) not in decayed_ids]
+
+    def member(self, k: int) -> MLP:
+        """A standalone single-member copy of member ``k`` (same weights, eval-ready)."""
+        if not 0 <= k < self.members:
+            raise ValueError(f"member index {k} out of range 0..{self.members - 1}")
+        width = self.member_inputs[k]
+        single = MLP(**{**self.spec, "in_features": width}, members=1, seed=self.seeds[k])
+        # every parameter and buffer carries the member dimension first
+        state = {name: tensor[k : k + 1] for name, tensor in self.state_dict().items()}
+        state["weights.0"] = state["weights.0"][:, :width]
+        single.load_state_dict(state)
+        return single.to(next(self.parameters()).device)

@@ -1,0 +1,1 @@
+"""Orchestration: Ray Tune, Optuna, MLflow and the actmix-study CLI."""

@@ -1,0 +1,216 @@
+"""The ``actmix-study`` command line.
+
+Every user error (unknown dataset or model, missing file, bad YAML, bad value)
+becomes one line on stderr and exit code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+
+
+class UsageError(ValueError):
+    """A problem with what the user asked for; printed as one line, exit code 2."""
+
+
+def _positive_int(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def load_yaml_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping safely; errors name the file."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise UsageError(
+            f"cannot parse {path}{where}: {getattr(error, 'problem', error)}"
+        ) from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a mapping of settings at the top level")
+    return data
+
+
+def _run_config(args: argparse.Namespace):
+    from actmix.activations import check_activation
+    from actmix.config import RunConfig, config_from_dict
+
+    config = RunConfig()
+    if args.config:
+        config = config_from_dict(RunConfig, load_yaml_config(args.config), source=args.config)
+    changes: dict[str, Any] = {}
+    if args.model:
+        changes["model"] = args.model
+    if args.dataset:
+        changes["dataset"] = args.dataset
+    if args.epochs:
+        changes["train"] = dataclasses.replace(config.train, epochs=args.epochs)
+    config = dataclasses.replace(config, **changes)
+    if config.model != "xgboost":
+        try:
+            check_activation(config.model)
+        except ValueError:
+            raise UsageError(_unknown_model(config.model)) from None
+    return config
+
+
+def _unknown_model(name: str) -> str:
+    from actmix.activations import available_activations
+
+    return f"unknown model {name!r}; valid: {', '.join((*available_activations(), 'xgboost'))}"
+
+
+def _command_cv(args: argparse.Namespace) -> int:
+    from actmix.cv import cross_validate
+    from actmix.data import load_dataset
+    from study.console import EpochProgress, format_table
+
+    config = _run_config(args)
+    dataset_spec = config.dataset or "power_plant"
+    dataset = load_dataset(dataset_spec, target=args.target, task=args.task)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    print(
+        f"cv: {config.model} on {dataset.name} ({dataset.n_rows} rows, {dataset.task}), "
+        f"{args.folds} folds x {len(seeds)} seed(s)",
+        file=sys.stderr,
+    )
+    progress = EpochProgress(config.train.epochs)
+    result = cross_validate(
+        dataset,
+        config,
+        folds=args.folds,
+        seeds=seeds,
+        split_seed=args.split_seed,
+        device=args.device,
+        on_epoch=progress,
+        progress=lambda line: print(line, file=sys.stderr),
+    )
+    rows = [
+        [name.removeprefix("test_"), f"{s['mean']:.4f} ± {s['std']:.4f}", s["min"], s["max"]]
+        for name, s in result.summary.items()
+        if name.startswith("test_")
+    ]
+    print(format_table(["metric (test)", "mean ± std", "min", "max"], rows))
+    out = Path(
+        args.out or f"actmix-results/cv-{dataset.name}-{config.model}-{int(time.time())}.json"
+    )
+    result.save_json(out)
+    primary = result.summary[f"test_{result.primary_metric}"]
+    print(
+        f"{config.model} on {dataset.name}: test {result.primary_metric} "
+        f"{primary['mean']:.4f} ± {primary['std']:.4f} over {len(result.rows)} runs "
+        f"in {result.seconds:.1f}s; per-fold rows in {out}"
+    )
+    return 0
+
+
+def _command_datasets(_: argparse.Namespace) -> int:
+    from actmix.data import describe_datasets
+    from study.console import format_table
+
+    entries = describe_datasets()
+    headers = list(entries[0])
+    print(format_table(headers, [[entry[h] for h in headers] for entry in entries]))
+    print("also: uci:<id> (downloaded once, cached) and csv:<path> with --target COLUMN")
+    return 0
+
+
+def _command_models(_: argparse.Namespace) -> int:
+    from actmix.activations import ACTIVATIONS
+    from study.console import format_table
+
+    rows = [
+        [name, (ACTIVATIONS[name].__doc__ or "").strip().splitlines()[0]]
+        for name in sorted(ACTIVATIONS)
+    ]
+    rows.append(["xgboost", "gradient-boosted trees on the same folds and preprocessing"])
+    print(format_table(["model", "description"], rows))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="actmix-study",
+        description="Hyper-parameter studies of tabular MLPs with trainable activations.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    cv = commands.add_parser(
+        "cv",
+        help="leak-free k-fold cross-validation of one configuration",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  actmix-study cv --dataset power_plant --model actmix --folds 10 --epochs 200\n"
+            "  actmix-study cv --dataset adult --model xgboost --folds 5\n"
+            "  actmix-study cv --config best.yaml --folds 10 --seeds 3\n"
+            "  actmix-study cv --dataset csv:data.csv --target price --model relu"
+        ),
+    )
+    cv.add_argument("--dataset", help="power_plant | adult | magic_gamma | uci:<id> | csv:<path>")
+    cv.add_argument("--target", help="target column (csv: datasets)")
+    cv.add_argument(
+        "--task", choices=["regression", "classification"], help="override task inference"
+    )
+    cv.add_argument("--model", help="activation name (see `actmix-study models`) or xgboost")
+    cv.add_argument("--config", help="YAML configuration (e.g. from export-best)")
+    cv.add_argument("--folds", type=_positive_int(2), default=10, help="outer folds (default 10)")
+    cv.add_argument("--seeds", type=_positive_int(1), default=1, help="seeds per fold (default 1)")
+    cv.add_argument("--seed", type=int, default=0, help="first training seed (default 0)")
+    cv.add_argument("--split-seed", type=int, default=0, help="seed of the fold split (default 0)")
+    cv.add_argument("--epochs", type=_positive_int(1), help="override the configured max epochs")
+    cv.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    cv.add_argument(
+        "--out", help="JSON result path (default actmix-results/cv-<dataset>-<model>-<time>.json)"
+    )
+    cv.set_defaults(handler=_command_cv)
+
+    datasets = commands.add_parser("datasets", help="list the bundled datasets")
+    datasets.set_defaults(handler=_command_datasets)
+    models = commands.add_parser("models", help="list the models (activations and xgboost)")
+    models.set_defaults(handler=_command_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ValueError, FileNotFoundError, ConnectionError) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"actmix-study: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("actmix-study: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

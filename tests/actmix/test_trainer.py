@@ -1,0 +1,158 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from actmix.config import EntropySchedule, TemperatureSchedule, TrainConfig
+from actmix.mlp import MLP
+from actmix.trainer import MemberData, fit, predict, resolve_device
+
+
+def _regression_members(sizes, seed=0, features=3):
+    rng = np.random.default_rng(seed)
+    members = []
+    for k, n in enumerate(sizes):
+        x = rng.normal(size=(n + 40, features)).astype(np.float32)
+        y = (np.sin(2 * x[:, 0]) + 0.5 * x[:, 1]).astype(np.float32)
+        members.append(MemberData(x[:n], y[:n], x[n:], y[n:], seed=100 + k, target_std=2.0))
+    return members
+
+
+def _model(members, activation="actmix", dropout=0.1, out=1):
+    return MLP(
+        3,
+        out,
+        (16, 16),
+        activation,
+        dropout=dropout,
+        members=len(members),
+        seed=[m.seed for m in members],
+    )
+
+
+CONFIG = TrainConfig(
+    epochs=12,
+    batch_size=32,
+    patience=4,
+    temperature=TemperatureSchedule(initial=1.0, final=0.2, anneal_epochs=8),
+    entropy=EntropySchedule(lambda_max=0.01, warmup_epochs=4),
+)
+
+
+def test_batched_members_equal_separate_single_runs():
+    # different training sizes: members run different numbers of minibatches per epoch
+    members = _regression_members([96, 100, 70])
+    batched = _model(members)
+    batched_result = fit(batched, members, CONFIG, task="regression", device="cpu")
+    for k, member in enumerate(members):
+        single = _model([member])
+        single_result = fit(single, [member], CONFIG, task="regression", device="cpu")
+        for name, tensor in single.state_dict().items():
+            assert torch.allclose(tensor[0], batched.state_dict()[name][k], atol=1e-5), (k, name)
+        ours, theirs = batched_result.members[k], single_result.members[0]
+        assert (ours.best_epoch, ours.epochs_run) == (theirs.best_epoch, theirs.epochs_run)
+        assert ours.best_val_loss == pytest.approx(theirs.best_val_loss, rel=1e-5)
+
+
+def test_training_is_deterministic():
+    members = _regression_members([64, 64])
+    first, second = _model(members), _model(members)
+    fit(first, members, CONFIG, task="regression", device="cpu")
+    fit(second, members, CONFIG, task="regression", device="cpu")
+    for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_best_state_is_restored_and_reported_metric_is_in_original_units():
+    members = _regression_members([80, 80])
+    model = _model(members, dropout=0.0)
+    result = fit(model, members, CONFIG, task="regression", device="cpu")
+    predictions = predict(model, [m.x_val for m in members], task="regression")
+    for k, member in enumerate(members):
+        mse = float(np.mean((predictions[k] - member.y_val) ** 2))
+        assert mse == pytest.approx(result.members[k].best_val_loss, rel=1e-4)
+        assert result.members[k].best_val_metric == pytest.approx(math.sqrt(mse) * 2.0, rel=1e-4)
+
+
+def test_early_stopping_respects_patience():
+    members = _regression_members([64])
+    config = TrainConfig(epochs=200, batch_size=16, lr=0.05, patience=3)
+    result = fit(_model(members), members, config, task="regression", device="cpu")
+    outcome = result.members[0]
+    assert outcome.epochs_run < 200
+    assert outcome.epochs_run == outcome.best_epoch + 3 + 1
+
+
+def test_diverging_member_is_marked_while_others_finish():
+    members = _regression_members([64, 64, 64])
+    broken = members[1]
+    y_bad = broken.y_train.copy()
+    y_bad[5] = np.nan
+    members[1] = MemberData(broken.x_train, y_bad, broken.x_val, broken.y_val, seed=broken.seed)
+    seen = []
+    model = _model(members)
+    result = fit(
+        model,
+        members,
+        CONFIG,
+        task="regression",
+        device="cpu",
+        on_epoch=lambda epoch, record: seen.append((epoch, record.active)),
+    )
+    assert result.members[1].diverged and result.members[1].diverged_epoch == 0
+    assert result.members[1].diverged_reason == "non-finite training loss"
+    assert not result.members[0].diverged and result.members[0].epochs_run > 1
+    assert seen[0] == (0, (True, False, True))
+    assert all(torch.isfinite(t).all() for t in model.state_dict().values())
+
+
+def test_classification_reports_accuracy_and_records_every_epoch():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 3)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64) + (x[:, 2] > 1).astype(np.int64)
+    member = MemberData(x[:240], y[:240], x[240:], y[240:], seed=0)
+    records = []
+    model = _model([member], out=3, activation="relu")
+    result = fit(
+        model,
+        [member],
+        TrainConfig(epochs=15, batch_size=32, lr=1e-2),
+        task="classification",
+        device="cpu",
+        on_epoch=lambda _epoch, record: records.append(record),
+    )
+    assert [r.epoch for r in records] == list(range(len(records)))
+    assert records[0].metric == "accuracy" and records[0].entropy is None
+    probabilities = predict(model, [member.x_val], task="classification")[0]
+    accuracy = float((probabilities.argmax(1) == member.y_val).mean())
+    assert accuracy == pytest.approx(result.members[0].best_val_metric)
+    assert accuracy > 0.7
+    assert np.allclose(probabilities.sum(1), 1.0)
+
+
+def test_temperature_and_entropy_are_recorded():
+    members = _regression_members([64])
+    records = []
+    fit(
+        _model(members),
+        members,
+        CONFIG,
+        task="regression",
+        device="cpu",
+        on_epoch=lambda _epoch, record: records.append(record),
+    )
+    assert records[0].temperature == 1.0 and records[4].temperature == pytest.approx(0.6)
+    assert records[2].entropy_weight == pytest.approx(0.005)
+    assert records[0].entropy[0] <= math.log(4) + 1e-6
+
+
+def test_bad_inputs():
+    members = _regression_members([32, 32])
+    with pytest.raises(ValueError, match="2 members, model has 3"):
+        fit(MLP(3, 1, (4,), members=3), members, CONFIG, task="regression")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            resolve_device("cuda")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        resolve_device("tpu")

@@ -1,0 +1,98 @@
+import json
+
+import pytest
+
+from study.cli import main
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cv_prints_a_table_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "result.json"
+    code, stdout, _ = _run(
+        capsys,
+        "cv",
+        "--dataset",
+        "power_plant",
+        "--model",
+        "relu",
+        "--folds",
+        "2",
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    )
+    assert code == 0
+    assert "rmse" in stdout and "±" in stdout and str(out) in stdout
+    saved = json.loads(out.read_text())
+    assert saved["model"] == "relu" and len(saved["rows"]) == 2
+
+
+def test_cv_with_a_yaml_config(tmp_path, capsys):
+    config = tmp_path / "best.yaml"
+    config.write_text(
+        "model: prelu\ndataset: magic_gamma\nmlp: {widths: [8], dropout: 0.0}\n"
+        "train: {epochs: 1, batch_size: 512}\n"
+    )
+    out = tmp_path / "r.json"
+    code, _, _ = _run(
+        capsys, "cv", "--config", str(config), "--folds", "2", "--seeds", "2", "--out", str(out)
+    )
+    assert code == 0
+    saved = json.loads(out.read_text())
+    assert saved["dataset"] == "magic_gamma" and saved["model"] == "prelu"
+    assert saved["seeds"] == [0, 1] and len(saved["rows"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["cv", "--dataset", "nope"], "unknown dataset 'nope'; valid: power_plant"),
+        (["cv", "--model", "rleu"], "unknown model 'rleu'; valid: actmix"),
+        (["cv", "--config", "missing.yaml"], "config file not found: missing.yaml"),
+        (["cv", "--dataset", "csv:/no/such.csv", "--target", "y"], "/no/such.csv"),
+        (["cv", "--device", "tpu", "--epochs", "1", "--folds", "2"], "unknown device 'tpu'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, argv, message):
+    out = tmp_path / "never.json"
+    code, _, stderr = _run(capsys, *argv, "--out", str(out))
+    assert code == 2
+    error_lines = [line for line in stderr.splitlines() if line.startswith("actmix-study: error")]
+    assert len(error_lines) == 1 and message in error_lines[0]
+    assert "Traceback" not in stderr
+    assert not out.exists()
+
+
+def test_bad_yaml_names_the_file(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    code, _, stderr = _run(capsys, "cv", "--config", str(bad))
+    assert code == 2 and f"cannot parse {bad}" in stderr
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("train: {epocs: 3}\n")
+    code, _, stderr = _run(capsys, "cv", "--config", str(typo))
+    assert code == 2 and "did you mean 'epochs'" in stderr
+
+
+def test_argument_range_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["cv", "--folds", "1"])
+    assert exit_info.value.code == 2
+    assert "must be >= 2" in capsys.readouterr().err
+
+
+def test_datasets_and_models_list(capsys):
+    assert main(["datasets"]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in ("power_plant", "adult", "magic_gamma"))
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in ("actmix", "relu", "prelu", "xgboost"))
