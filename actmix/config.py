@@ -21,6 +21,7 @@ __all__ = [
     "TrainConfig",
     "config_from_dict",
     "config_to_dict",
+    "run_config_to_dict",
 ]
 
 ScheduleKind = Literal["linear", "exponential", "cosine"]
@@ -210,3 +211,16 @@ def config_to_dict(config: Any) -> dict[str, Any]:
         return value
 
     return plain(dataclasses.asdict(config))
+
+
+def run_config_to_dict(config: RunConfig) -> dict[str, Any]:
+    """``config_to_dict`` without the sections the model does not use (xgboost vs MLP)."""
+    data = config_to_dict(config)
+    unused = ("mlp", "train") if config.model == "xgboost" else ("xgboost",)
+    for key in unused:
+        data.pop(key)
+    if config.dataset is None:
+        data.pop("dataset")
+    if not config.provenance:
+        data.pop("provenance")
+    return data

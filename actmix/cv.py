@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from actmix.activations import check_activation
-from actmix.config import RunConfig, config_to_dict
+from actmix.config import RunConfig, run_config_to_dict
 from actmix.metrics import compute_metrics, metrics_for, primary_metric
 from actmix.mlp import MLP
 from actmix.preprocessing import FoldArrays, prepare_fold
@@ -29,7 +29,15 @@ from actmix.trainer import EpochRecord, FitResult, MemberData, fit, predict
 from actmix.types import Dataset
 from actmix.xgb import fit_xgboost_fold
 
-__all__ = ["CVResult", "cross_validate", "package_versions", "summarise"]
+__all__ = [
+    "BatchedMembers",
+    "CVResult",
+    "build_members",
+    "cross_validate",
+    "package_versions",
+    "score_rows",
+    "summarise",
+]
 
 XGBOOST = "xgboost"
 
@@ -118,22 +126,61 @@ def _true_targets(dataset: Dataset, rows: np.ndarray) -> np.ndarray:
     return dataset.target.to_numpy(dtype=float)[rows]
 
 
-def _scores(dataset: Dataset, rows: np.ndarray, prediction: np.ndarray, prefix: str) -> dict:
+def score_rows(
+    dataset: Dataset, rows: np.ndarray, prediction: np.ndarray, prefix: str
+) -> dict[str, float]:
+    """Every metric of ``prediction`` (original units / probabilities) on dataset ``rows``."""
     values = compute_metrics(
         dataset.task, _true_targets(dataset, rows), prediction, n_classes=dataset.n_classes or None
     )
     return {f"{prefix}_{name}": value for name, value in values.items()}
 
 
-def _member_data(arrays: FoldArrays, seed: int) -> MemberData:
-    return MemberData(
-        x_train=arrays.x_train,
-        y_train=arrays.y_train,
-        x_val=arrays.x_val,
-        y_val=arrays.y_val,
-        seed=seed,
-        target_std=arrays.target_std,
+@dataclass(frozen=True, slots=True)
+class BatchedMembers:
+    """One batched MLP for every (fold, seed) pair, with each member's data."""
+
+    model: MLP
+    data: tuple[MemberData, ...]
+    pairs: tuple[tuple[int, int], ...]  # (fold index, seed) of each member
+
+
+def build_members(
+    dataset: Dataset,
+    config: RunConfig,
+    fold_arrays: Sequence[FoldArrays],
+    seeds: Sequence[int],
+) -> BatchedMembers:
+    """The batched model and member data for ``config`` over folds x seeds (fold-major)."""
+    check_activation(config.model)
+    pairs = tuple((fold, seed) for fold in range(len(fold_arrays)) for seed in seeds)
+    data = tuple(
+        MemberData(
+            x_train=fold_arrays[fold].x_train,
+            y_train=fold_arrays[fold].y_train,
+            x_val=fold_arrays[fold].x_val,
+            y_val=fold_arrays[fold].y_val,
+            seed=seed,
+            target_std=fold_arrays[fold].target_std,
+        )
+        for fold, seed in pairs
     )
+    # one-hot widths can differ between folds (a rare category absent from a fold's
+    # training rows); narrower folds are zero-padded and each member is initialised
+    # for its own width, so no fold depends on another fold's categories
+    widths = [fold_arrays[fold].x_train.shape[1] for fold, _ in pairs]
+    model = MLP(
+        max(widths),
+        1 if dataset.task == "regression" else dataset.n_classes,
+        config.mlp.widths,
+        config.model,
+        dropout=config.mlp.dropout,
+        members=len(pairs),
+        activation_options=config.mlp.activation,
+        seed=[seed for _, seed in pairs],
+        member_inputs=widths,
+    )
+    return BatchedMembers(model=model, data=data, pairs=pairs)
 
 
 def _to_original_units(prediction: np.ndarray, arrays: FoldArrays, task: str) -> np.ndarray:
@@ -152,26 +199,11 @@ def _cross_validate_mlp(
     device: str,
     on_epoch: Callable[[int, EpochRecord], None] | None,
 ) -> tuple[list[dict[str, Any]], MLP, FitResult]:
-    pairs = [(fold, seed) for fold in range(len(splits.folds)) for seed in seeds]
-    members = [_member_data(fold_arrays[fold], seed) for fold, seed in pairs]
-    # one-hot widths can differ between folds (a rare category absent from a fold's
-    # training rows); narrower folds are zero-padded and each member is initialised
-    # for its own width, so no fold depends on another fold's categories
-    widths = [fold_arrays[fold].x_train.shape[1] for fold, _ in pairs]
-    in_features = max(widths)
-    out_features = 1 if dataset.task == "regression" else dataset.n_classes
-    model = MLP(
-        in_features,
-        out_features,
-        config.mlp.widths,
-        config.model,
-        dropout=config.mlp.dropout,
-        members=len(members),
-        activation_options=config.mlp.activation,
-        seed=[seed for _, seed in pairs],
-        member_inputs=widths,
+    batched = build_members(dataset, config, fold_arrays, seeds)
+    model, pairs = batched.model, batched.pairs
+    result = fit(
+        model, batched.data, config.train, task=dataset.task, on_epoch=on_epoch, device=device
     )
-    result = fit(model, members, config.train, task=dataset.task, on_epoch=on_epoch, device=device)
     val_predictions = predict(model, [fold_arrays[f].x_val for f, _ in pairs], task=dataset.task)
     test_predictions = predict(model, [fold_arrays[f].x_test for f, _ in pairs], task=dataset.task)
     rows = []
@@ -183,8 +215,8 @@ def _cross_validate_mlp(
             {
                 "fold": fold_index,
                 "seed": seed,
-                **_scores(dataset, fold.test_idx, test, "test"),
-                **_scores(dataset, fold.val_idx, val, "val"),
+                **score_rows(dataset, fold.test_idx, test, "test"),
+                **score_rows(dataset, fold.val_idx, val, "val"),
                 "best_epoch": outcome.best_epoch,
                 "epochs_run": outcome.epochs_run,
                 "diverged": outcome.diverged,
@@ -213,8 +245,8 @@ def _cross_validate_xgboost(
                 {
                     "fold": fold_index,
                     "seed": seed,
-                    **_scores(dataset, fold.test_idx, outcome.test_prediction, "test"),
-                    **_scores(dataset, fold.val_idx, outcome.val_prediction, "val"),
+                    **score_rows(dataset, fold.test_idx, outcome.test_prediction, "test"),
+                    **score_rows(dataset, fold.val_idx, outcome.val_prediction, "val"),
                     "best_iteration": outcome.best_iteration,
                 }
             )
@@ -273,7 +305,7 @@ def cross_validate(
         source=dataset.source,
         task=dataset.task,
         model_name=config.model,
-        config=config_to_dict(config),
+        config=run_config_to_dict(config),
         splits={
             "k": splits.k,
             "seed": splits.seed,

@@ -168,6 +168,11 @@ class MLP(nn.Module):
         values = [e for e in (layer.entropy() for layer in self.activations) if e is not None]
         return torch.stack(values).mean(dim=0) if values else None
 
+    def mixing_weights(self) -> list[torch.Tensor] | None:
+        """Per layer ``[members, width, K]`` mixing coefficients; None if no layer mixes."""
+        weights = [layer.mixing_weights() for layer in self.activations]
+        return None if any(w is None for w in weights) else weights
+
     def regularization(self) -> torch.Tensor | None:
         """Sum of the activations' own regularisers, ``[members]``; None if there are none."""
         values = [

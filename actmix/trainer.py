@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,11 +65,14 @@ class EpochRecord:
     train_loss: tuple[float, ...]
     val_loss: tuple[float, ...]
     val_metric: tuple[float, ...]
-    active: tuple[bool, ...]
+    best_val_metric: tuple[float, ...]
+    trained: tuple[bool, ...]  # members that trained this epoch
+    active: tuple[bool, ...]  # members that will train next epoch
     temperature: float
     entropy: tuple[float, ...] | None
     entropy_weight: float
     lr: float
+    checkpoint: dict[str, Any] | None = None  # see fit(checkpoint_every=...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +192,93 @@ def predict(
     return [output[k, : len(inputs[k])].double().cpu().numpy() for k in range(model.members)]
 
 
+@dataclass
+class _Progress:
+    """Per-member bookkeeping of early stopping and divergence (plain values, checkpointable)."""
+
+    best_loss: list[float]
+    best_metric: list[float]
+    best_epoch: list[int]
+    epochs_run: list[int]
+    active: list[bool]
+    diverged: dict[int, tuple[int, str]]
+
+    @classmethod
+    def fresh(cls, members: int) -> _Progress:
+        return cls(
+            [math.inf] * members,
+            [math.nan] * members,
+            [0] * members,
+            [0] * members,
+            [True] * members,
+            {},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        # copies: the live lists keep changing after a snapshot is taken
+        return {
+            "best_loss": list(self.best_loss),
+            "best_metric": list(self.best_metric),
+            "best_epoch": list(self.best_epoch),
+            "epochs_run": list(self.epochs_run),
+            "active": list(self.active),
+            "diverged": [[k, epoch, reason] for k, (epoch, reason) in self.diverged.items()],
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> _Progress:
+        diverged = {int(k): (int(epoch), str(reason)) for k, epoch, reason in state["diverged"]}
+        return cls(
+            list(state["best_loss"]),
+            list(state["best_metric"]),
+            list(state["best_epoch"]),
+            list(state["epochs_run"]),
+            list(state["active"]),
+            diverged,
+        )
+
+    def update(
+        self,
+        epoch: int,
+        val_loss: list[float],
+        val_metric: list[float],
+        nonfinite: list[bool],
+        patience: int,
+    ) -> list[bool]:
+        """Advance early stopping by one epoch; returns which members improved."""
+        improved = [False] * len(self.active)
+        for k, running in enumerate(self.active):
+            if not running:
+                continue
+            self.epochs_run[k] = epoch + 1
+            if nonfinite[k] or not math.isfinite(val_loss[k]):
+                reason = (
+                    "non-finite training loss" if nonfinite[k] else "non-finite validation loss"
+                )
+                self.diverged[k] = (epoch, reason)
+                self.active[k] = False
+            elif val_loss[k] < self.best_loss[k]:
+                self.best_loss[k], self.best_metric[k] = val_loss[k], val_metric[k]
+                self.best_epoch[k] = epoch
+                improved[k] = True
+            elif epoch - self.best_epoch[k] >= patience:
+                self.active[k] = False
+        return improved
+
+    def outcomes(self) -> tuple[MemberOutcome, ...]:
+        return tuple(
+            MemberOutcome(
+                best_epoch=self.best_epoch[k],
+                epochs_run=self.epochs_run[k],
+                best_val_loss=self.best_loss[k],
+                best_val_metric=self.best_metric[k],
+                diverged_epoch=self.diverged[k][0] if k in self.diverged else None,
+                diverged_reason=self.diverged[k][1] if k in self.diverged else None,
+            )
+            for k in range(len(self.active))
+        )
+
+
 def fit(
     model: MLP,
     data: Sequence[MemberData],
@@ -196,15 +287,25 @@ def fit(
     task: Task,
     on_epoch: Callable[[int, EpochRecord], None] | None = None,
     device: Device = "auto",
+    checkpoint_every: int = 0,
+    resume_from: Mapping[str, Any] | None = None,
 ) -> FitResult:
     """Train ``model`` (all members at once) and restore each member's best epoch.
 
     Early stopping watches each member's inner-validation loss with its own
     patience. A member whose loss turns non-finite is marked diverged and frozen
     at its best state; the others continue.
+
+    With ``checkpoint_every=n``, every n-th epoch's record carries ``checkpoint``:
+    a dict of tensors and plain values (``torch.save``-able, loadable with
+    ``weights_only=True``). Passing it back as ``resume_from`` continues training
+    exactly where it stopped: same weights, optimiser moments, early-stopping
+    counters and random streams.
     """
     started = time.perf_counter()
     _check_data(model, data, task)
+    if checkpoint_every < 0:
+        raise ValueError(f"checkpoint_every must be >= 0, got {checkpoint_every}")
     target_device = resolve_device(device)
     model.to(target_device)
     members, in_features = model.members, model.spec["in_features"]
@@ -222,11 +323,13 @@ def fit(
     member_steps = [math.ceil(n / batch) for n in train_rows]
     steps = max(member_steps)
     member_index = torch.arange(members, device=target_device)[:, None]
+    valid = (torch.arange(steps * batch)[None, :] < torch.tensor(train_rows)[:, None]).to(
+        target_device
+    )
     shufflers = [torch.Generator().manual_seed(d.seed) for d in data]
     dropout_generators = [
         torch.Generator(device=target_device).manual_seed(d.seed + _DROPOUT_STREAM) for d in data
     ]
-
     decayed, not_decayed = model.parameter_groups()
     optimizer = MemberAdamW(
         decayed,
@@ -236,15 +339,17 @@ def fit(
         grad_clip=config.grad_clip,
     )
     best_state = {name: t.detach().clone() for name, t in model.state_dict().items()}
-    best_loss = [math.inf] * members
-    best_metric = [math.nan] * members
-    best_epoch = [0] * members
-    epochs_run = [0] * members
-    diverged: dict[int, tuple[int, str]] = {}
-    active = [True] * members
+    progress = _Progress.fresh(members)
+    first_epoch = 0
+    if resume_from is not None:
+        first_epoch = _restore(
+            resume_from, model, optimizer, best_state, shufflers, dropout_generators
+        )
+        progress = _Progress.from_dict(resume_from["progress"])
     history: list[EpochRecord] = []
 
-    for epoch in range(config.epochs):
+    for epoch in range(first_epoch, config.epochs):
+        active = progress.active
         if not any(active):
             break
         temperature = temperature_at(epoch, config.temperature)
@@ -261,9 +366,6 @@ def fit(
             if active[k]:
                 order[k, : train_rows[k]] = torch.randperm(train_rows[k], generator=shufflers[k])
         order = order.to(target_device)
-        valid = (torch.arange(steps * batch)[None, :] < torch.tensor(train_rows)[:, None]).to(
-            target_device
-        )
         stepping_by_step = torch.tensor(
             [[active[k] and s < member_steps[k] for k in range(members)] for s in range(steps)],
             device=target_device,
@@ -276,6 +378,7 @@ def fit(
             index = order[:, columns]
             mask = valid[:, columns].to(torch.float32)
             stepping = stepping_by_step[step]
+            # members without a minibatch this step draw no dropout noise, as in a single run
             generators = [
                 g if active[k] and step < member_steps[k] else None
                 for k, g in enumerate(dropout_generators)
@@ -302,49 +405,35 @@ def fit(
         with torch.no_grad():
             val_loss, val_metric = _evaluate(model, x_val, y_val, val_rows, task, scale)
             entropy = model.entropy()
-        train_loss = (loss_sum / torch.tensor(train_rows, device=target_device)).tolist()
-        val_loss_list, val_metric_list = val_loss.tolist(), val_metric.tolist()
-        nonfinite_list = nonfinite.tolist()
-
-        improved = [False] * members
-        for k in range(members):
-            if not active[k]:
-                continue
-            epochs_run[k] = epoch + 1
-            if nonfinite_list[k] or not math.isfinite(val_loss_list[k]):
-                reason = (
-                    "non-finite training loss"
-                    if nonfinite_list[k]
-                    else "non-finite validation loss"
-                )
-                diverged[k] = (epoch, reason)
-                active[k] = False
-            elif val_loss_list[k] < best_loss[k]:
-                best_loss[k], best_metric[k], best_epoch[k] = (
-                    val_loss_list[k],
-                    val_metric_list[k],
-                    epoch,
-                )
-                improved[k] = True
-            elif epoch - best_epoch[k] >= config.patience:
-                active[k] = False
+        was_active = list(active)
+        improved = progress.update(
+            epoch, val_loss.tolist(), val_metric.tolist(), nonfinite.tolist(), config.patience
+        )
         if any(improved):
             chosen = torch.tensor(improved, device=target_device)
             for name, tensor in model.state_dict().items():
                 view = chosen.view(-1, *([1] * (tensor.dim() - 1)))
                 best_state[name] = torch.where(view, tensor.detach(), best_state[name])
 
+        checkpoint = None
+        if checkpoint_every and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == config.epochs):
+            checkpoint = _snapshot(
+                epoch + 1, model, optimizer, best_state, progress, shufflers, dropout_generators
+            )
         record = EpochRecord(
             epoch=epoch,
             metric="rmse" if task == "regression" else "accuracy",
-            train_loss=tuple(train_loss),
-            val_loss=tuple(val_loss_list),
-            val_metric=tuple(val_metric_list),
-            active=tuple(k not in diverged and epochs_run[k] == epoch + 1 for k in range(members)),
+            train_loss=tuple((loss_sum / torch.tensor(train_rows, device=target_device)).tolist()),
+            val_loss=tuple(val_loss.tolist()),
+            val_metric=tuple(val_metric.tolist()),
+            best_val_metric=tuple(progress.best_metric),
+            trained=tuple(was_active),
+            active=tuple(progress.active),
             temperature=temperature,
             entropy=None if entropy is None else tuple(entropy.tolist()),
             entropy_weight=entropy_weight,
             lr=lr,
+            checkpoint=checkpoint,
         )
         history.append(record)
         if on_epoch is not None:
@@ -352,20 +441,65 @@ def fit(
 
     model.load_state_dict(best_state)
     model.eval()
-    outcomes = tuple(
-        MemberOutcome(
-            best_epoch=best_epoch[k],
-            epochs_run=epochs_run[k],
-            best_val_loss=best_loss[k],
-            best_val_metric=best_metric[k],
-            diverged_epoch=diverged.get(k, (None, None))[0],
-            diverged_reason=diverged.get(k, (None, None))[1],
-        )
-        for k in range(members)
-    )
     return FitResult(
-        members=outcomes,
+        members=progress.outcomes(),
         history=tuple(history),
         device=str(target_device),
         seconds=time.perf_counter() - started,
     )
+
+
+def _snapshot(
+    next_epoch: int,
+    model: MLP,
+    optimizer: MemberAdamW,
+    best_state: dict[str, torch.Tensor],
+    progress: _Progress,
+    shufflers: Sequence[torch.Generator],
+    dropout_generators: Sequence[torch.Generator],
+) -> dict[str, Any]:
+    def cpu(tensors):
+        return [t.detach().cpu().clone() for t in tensors]
+
+    return {
+        "epoch": next_epoch,
+        "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "best_state": {k: v.cpu().clone() for k, v in best_state.items()},
+        "optimizer": {
+            "steps": optimizer.steps.cpu().clone(),
+            "exp_avg": cpu(optimizer.exp_avg),
+            "exp_avg_sq": cpu(optimizer.exp_avg_sq),
+        },
+        "progress": progress.to_dict(),
+        "shufflers": [g.get_state() for g in shufflers],
+        "dropout_generators": [g.get_state() for g in dropout_generators],
+    }
+
+
+def _restore(
+    state: Mapping[str, Any],
+    model: MLP,
+    optimizer: MemberAdamW,
+    best_state: dict[str, torch.Tensor],
+    shufflers: Sequence[torch.Generator],
+    dropout_generators: Sequence[torch.Generator],
+) -> int:
+    """Load a ``_snapshot`` into the live objects; returns the epoch to continue from."""
+    if len(state["shufflers"]) != len(shufflers):
+        raise ValueError(
+            f"checkpoint has {len(state['shufflers'])} members, the model has {len(shufflers)}"
+        )
+    device = optimizer.steps.device
+    model.load_state_dict(state["model"])
+    for name, tensor in state["best_state"].items():
+        best_state[name] = tensor.to(device)
+    optimizer.steps.copy_(state["optimizer"]["steps"])
+    for live, saved in zip(optimizer.exp_avg, state["optimizer"]["exp_avg"], strict=True):
+        live.copy_(saved)
+    for live, saved in zip(optimizer.exp_avg_sq, state["optimizer"]["exp_avg_sq"], strict=True):
+        live.copy_(saved)
+    for generator, saved in zip(shufflers, state["shufflers"], strict=True):
+        generator.set_state(saved)
+    for generator, saved in zip(dropout_generators, state["dropout_generators"], strict=True):
+        generator.set_state(saved)
+    return int(state["epoch"])

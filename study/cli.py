@@ -94,6 +94,16 @@ def _command_cv(args: argparse.Namespace) -> int:
     dataset_spec = config.dataset or "power_plant"
     dataset = load_dataset(dataset_spec, target=args.target, task=args.task)
     seeds = list(range(args.seed, args.seed + args.seeds))
+    tracking_uri = args.tracking_uri or config.provenance.get("tracking_uri")
+    if tracking_uri:
+        from study.tracking import check_tracking_uri
+
+        check_tracking_uri(tracking_uri)
+    split_seed = args.split_seed
+    if split_seed is None:
+        # a final CV must not reuse the folds the study selected on
+        study_seed = config.provenance.get("split_seed")
+        split_seed = int(study_seed) + 1 if isinstance(study_seed, int) else 0
     print(
         f"cv: {config.model} on {dataset.name} ({dataset.n_rows} rows, {dataset.task}), "
         f"{args.folds} folds x {len(seeds)} seed(s)",
@@ -105,7 +115,7 @@ def _command_cv(args: argparse.Namespace) -> int:
         config,
         folds=args.folds,
         seeds=seeds,
-        split_seed=args.split_seed,
+        split_seed=split_seed,
         device=args.device,
         on_epoch=progress,
         progress=lambda line: print(line, file=sys.stderr),
@@ -120,6 +130,14 @@ def _command_cv(args: argparse.Namespace) -> int:
         args.out or f"actmix-results/cv-{dataset.name}-{config.model}-{int(time.time())}.json"
     )
     result.save_json(out)
+    if tracking_uri:
+        from study.tracking import log_final_cv
+
+        experiment = config.provenance.get("study") or "actmix-final"
+        run_id = log_final_cv(
+            tracking_uri, result, experiment=experiment, provenance=config.provenance, json_path=out
+        )
+        print(f"logged to MLflow: experiment {experiment!r}, run {run_id} (stage=final)")
     primary = result.summary[f"test_{result.primary_metric}"]
     print(
         f"{config.model} on {dataset.name}: test {result.primary_metric} "
@@ -153,6 +171,236 @@ def _command_models(_: argparse.Namespace) -> int:
     return 0
 
 
+def _tracking_uri(args: argparse.Namespace, *, must_exist: bool) -> str:
+    from study.runner import default_store_uris
+
+    if args.tracking_uri:
+        return args.tracking_uri
+    store = Path(args.store).expanduser().resolve()
+    if must_exist and not (store / "mlflow.db").is_file():
+        raise UsageError(
+            f"no MLflow store at {store}; run a study first or pass --store/--tracking-uri"
+        )
+    return default_store_uris(store)[0]
+
+
+def _command_run(args: argparse.Namespace) -> int:
+    from study.leaderboard import format_frame, study_trials
+    from study.runner import StudyRequest, run_study
+
+    request = StudyRequest(
+        **{
+            name: getattr(args, name)
+            for name in StudyRequest.__dataclass_fields__
+            if hasattr(args, name)
+        }
+    )
+    outcome = run_study(request)
+    return _print_outcome(outcome, args.store, format_frame, study_trials)
+
+
+def _print_outcome(outcome, store, format_frame, study_trials) -> int:
+    trials = study_trials(outcome.tracking_uri, outcome.name)
+    print(format_frame(trials.head(15)))
+    counts = outcome.counts
+    best = (
+        f"best {outcome.objective} {outcome.best_value:.4f} ({outcome.best_trial})"
+        if outcome.best_value is not None
+        else "no trial finished"
+    )
+    ui = "actmix-study ui" + ("" if store == "actmix-runs" else f" --store {store}")
+    print(
+        f"study {outcome.name}: {best}; {sum(counts.values())} trials: "
+        f"{counts['finished']} finished, "
+        f"{counts['stopped']} stopped early, {counts['failed']} failed. "
+        f"Look: `{ui}` (parent run {outcome.parent_run_id})"
+    )
+    return 0
+
+
+def _command_resume(args: argparse.Namespace) -> int:
+    from study.leaderboard import format_frame, study_trials
+    from study.runner import resume_study
+
+    outcome = resume_study(args.name, store=args.store)
+    return _print_outcome(outcome, args.store, format_frame, study_trials)
+
+
+def _command_leaderboard(args: argparse.Namespace) -> int:
+    from study.leaderboard import best_per_model, format_frame, study_trials
+
+    uri = _tracking_uri(args, must_exist=True)
+    if args.study:
+        frame = study_trials(uri, args.study)
+    else:
+        frame = best_per_model(uri, dataset=args.dataset)
+    if frame.empty:
+        raise UsageError(f"no trials found at {uri}")
+    print(format_frame(frame, args.format))
+    return 0
+
+
+def _command_export_best(args: argparse.Namespace) -> int:
+    from study.leaderboard import export_best
+
+    uri = _tracking_uri(args, must_exist=True)
+    path, config = export_best(uri, args.study, args.out)
+    provenance = config["provenance"]
+    print(
+        f"wrote {path}: {provenance['trial']} of {args.study} "
+        f"({provenance['objective']} {provenance['value']:.4f}); "
+        f"next: actmix-study cv --config {path} --folds 10 --seeds 3"
+    )
+    return 0
+
+
+def _command_ui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    uri = _tracking_uri(args, must_exist=not args.tracking_uri)
+    if args.host != "127.0.0.1":
+        print(
+            f"warning: serving the MLflow UI on {args.host}: anyone who can reach this "
+            "address can read and change the runs",
+            file=sys.stderr,
+        )
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--workers",
+        "1",
+    ]
+    server = subprocess.Popen(command)  # a list: paths never pass through a shell
+    print(f"MLflow UI at http://{args.host}:{args.port} (store {uri}); Ctrl-C stops it")
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        server.terminate()
+        server.wait(timeout=30)
+        return 0
+
+
+def _command_spaces(_: argparse.Namespace) -> int:
+    from study.console import format_table
+    from study.spaces import bundled_spaces, load_space
+
+    rows = [[name, load_space(name).model, text] for name, text in bundled_spaces().items()]
+    print(format_table(["space", "model", "description"], rows))
+    print("use one with --space NAME, or your own file with --space PATH.yaml")
+    return 0
+
+
+def _add_store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store", default="actmix-runs", help="folder of the local stores (default actmix-runs)"
+    )
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite in --store)")
+
+
+def _add_study_commands(commands) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run a hyper-parameter study (Ray Tune + Optuna, tracked in MLflow)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  actmix-study run    # the default: a small study on bundled power_plant\n"
+            "  actmix-study run --dataset adult --model actmix --trials 100 --folds 5 \\\n"
+            "      --epochs 200 --max-concurrent 8 --address auto --gpus-per-trial 0.25 \\\n"
+            "      --tracking-uri http://mlflow:5000 --name adult-actmix\n"
+            "  actmix-study run --model xgboost --trials 20\n"
+            "  actmix-study run --space my_space.yaml --model elu"
+        ),
+    )
+    run.add_argument("--name", help="study name (default <dataset>-<model>-<time>)")
+    run.add_argument("--dataset", default="power_plant", help="as for cv (default power_plant)")
+    run.add_argument("--target", help="target column (csv: datasets)")
+    run.add_argument("--task", choices=["regression", "classification"])
+    run.add_argument("--model", help="activation name or xgboost (default: the space's model)")
+    run.add_argument("--space", help="search space: a bundled name (see `spaces`) or a YAML path")
+    run.add_argument("--trials", type=_positive_int(1), default=12, help="number of trials (12)")
+    run.add_argument("--folds", type=_positive_int(2), default=5, help="folds per trial (5)")
+    run.add_argument("--seeds", type=_positive_int(1), default=1, help="seeds per fold (1)")
+    run.add_argument("--seed", type=int, default=0, help="sampler and first training seed (0)")
+    run.add_argument("--split-seed", type=int, default=0, help="seed of the fold split (0)")
+    run.add_argument(
+        "--epochs", type=_positive_int(1), default=40, help="max epochs per trial (40)"
+    )
+    run.add_argument(
+        "--max-concurrent", type=_positive_int(1), default=2, help="trials at once (2)"
+    )
+    run.add_argument(
+        "--time-budget", type=float, help="stop starting trials after this many seconds"
+    )
+    run.add_argument(
+        "--scheduler", choices=["asha", "none"], default="asha", help="early stopping of trials"
+    )
+    run.add_argument(
+        "--grace-period", type=_positive_int(1), default=10, help="ASHA: min epochs (10)"
+    )
+    run.add_argument(
+        "--reduction-factor", type=float, default=3.0, help="ASHA: reduction factor (3)"
+    )
+    run.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial (1)")
+    run.add_argument(
+        "--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, may be fractional (0)"
+    )
+    run.add_argument(
+        "--address", help="Ray cluster: auto or ray://host:10001 (default: start a local Ray)"
+    )
+    run.add_argument("--optuna-storage", help="Optuna RDB URL (default sqlite in --store)")
+    run.add_argument("--max-failures", type=int, default=1, help="retries of a crashed trial (1)")
+    _add_store_options(run)
+    run.set_defaults(handler=_command_run)
+
+    resume = commands.add_parser("resume", help="resume a study whose driver was stopped or killed")
+    resume.add_argument("name", help="the study name")
+    resume.add_argument("--store", default="actmix-runs", help="folder of the local stores")
+    resume.set_defaults(handler=_command_resume)
+
+    board = commands.add_parser(
+        "leaderboard",
+        help="rank the trials of a study, or show the best trial per (dataset, model)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n  actmix-study leaderboard\n"
+            "  actmix-study leaderboard --study S --format csv"
+        ),
+    )
+    board.add_argument("--study", help="rank the trials of this study")
+    board.add_argument("--dataset", help="only this dataset (best-per-model view)")
+    board.add_argument("--format", choices=["table", "csv", "markdown", "json"], default="table")
+    _add_store_options(board)
+    board.set_defaults(handler=_command_leaderboard)
+
+    export = commands.add_parser(
+        "export-best",
+        help="write the best trial's configuration as YAML for `cv --config`",
+        epilog="example: actmix-study export-best --study S --out best.yaml",
+    )
+    export.add_argument("--study", required=True)
+    export.add_argument("--out", required=True, help="YAML file to write")
+    _add_store_options(export)
+    export.set_defaults(handler=_command_export_best)
+
+    ui = commands.add_parser("ui", help="serve the MLflow UI over the study store")
+    _add_store_options(ui)
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    ui.set_defaults(handler=_command_ui)
+
+    spaces = commands.add_parser("spaces", help="list the bundled search spaces")
+    spaces.set_defaults(handler=_command_spaces)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="actmix-study",
@@ -183,13 +431,22 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--folds", type=_positive_int(2), default=10, help="outer folds (default 10)")
     cv.add_argument("--seeds", type=_positive_int(1), default=1, help="seeds per fold (default 1)")
     cv.add_argument("--seed", type=int, default=0, help="first training seed (default 0)")
-    cv.add_argument("--split-seed", type=int, default=0, help="seed of the fold split (default 0)")
+    cv.add_argument(
+        "--split-seed",
+        type=int,
+        help="seed of the fold split (default 0; for an exported config, the study's + 1)",
+    )
     cv.add_argument("--epochs", type=_positive_int(1), help="override the configured max epochs")
     cv.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     cv.add_argument(
         "--out", help="JSON result path (default actmix-results/cv-<dataset>-<model>-<time>.json)"
     )
+    cv.add_argument(
+        "--tracking-uri",
+        help="log the result to MLflow as stage=final (default: the exported config's store)",
+    )
     cv.set_defaults(handler=_command_cv)
+    _add_study_commands(commands)
 
     datasets = commands.add_parser("datasets", help="list the bundled datasets")
     datasets.set_defaults(handler=_command_datasets)
@@ -199,6 +456,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

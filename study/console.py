@@ -38,12 +38,10 @@ class EpochProgress:
         self.every = max(1, epochs // 10)
 
     def __call__(self, epoch: int, record) -> None:
-        values = [v for v, on in zip(record.val_metric, record.active, strict=True) if on]
-        values = values or list(record.val_metric)
-        finite = [v for v in values if math.isfinite(v)]
+        finite = [v for v in record.best_val_metric if math.isfinite(v)]
         mean = sum(finite) / len(finite) if finite else math.nan
         text = (
-            f"{self.label}epoch {epoch + 1}/{self.epochs}  val {record.metric} {mean:.4f}"
+            f"{self.label}epoch {epoch + 1}/{self.epochs}  best val {record.metric} {mean:.4f}"
             f"  members training {sum(record.active)}/{len(record.active)}"
             f"  T={record.temperature:.3g}  lr={record.lr:.2e}"
         )

@@ -24,6 +24,10 @@ class ActivationLayer(nn.Module):
         """Mean mixing entropy per member ``[members]``, or None if not a mixture."""
         return None
 
+    def mixing_weights(self) -> torch.Tensor | None:
+        """Mixing coefficients ``[members, width, K]`` of a mixture activation, else None."""
+        return None
+
     def regularization(self) -> torch.Tensor | None:
         """Extra loss per member ``[members]`` (already weighted), or None."""
         return None

@@ -156,3 +156,45 @@ def test_bad_inputs():
             resolve_device("cuda")
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         resolve_device("tpu")
+
+
+def test_resume_from_a_checkpoint_continues_exactly(tmp_path):
+    members = _regression_members([70, 64])
+    straight = _model(members)
+    fit(straight, members, CONFIG, task="regression", device="cpu")
+
+    saved = {}
+
+    def keep_third(epoch, record):
+        if epoch == 2:
+            saved["state"] = record.checkpoint
+
+    interrupted = _model(members)
+    fit(
+        interrupted,
+        members,
+        CONFIG,
+        task="regression",
+        device="cpu",
+        checkpoint_every=3,
+        on_epoch=keep_third,
+    )
+    path = tmp_path / "state.pt"
+    torch.save(saved["state"], path)
+    state = torch.load(path, weights_only=True)
+
+    resumed = _model(members)
+    epochs = []
+    result = fit(
+        resumed,
+        members,
+        CONFIG,
+        task="regression",
+        device="cpu",
+        resume_from=state,
+        on_epoch=lambda epoch, _record: epochs.append(epoch),
+    )
+    assert epochs[0] == 3
+    for name, tensor in straight.state_dict().items():
+        assert torch.equal(tensor, resumed.state_dict()[name]), name
+    assert result.members[0].epochs_run == CONFIG.epochs or result.members[0].epochs_run > 3

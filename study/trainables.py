@@ -1,0 +1,256 @@
+"""Ray Tune function trainables: one trial = one configuration trained on every fold.
+
+All folds x seeds of a trial train as one batched network (``actmix.fit`` with
+members) and every epoch is reported to Tune: the mean and std over members of
+each member's best inner-validation score so far (the model each member would
+keep), plus train loss, temperature and entropy. The last report carries the
+per-fold scores, epochs run and diverged members. Test rows are never scored here.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from actmix.config import RunConfig
+from actmix.cv import build_members, score_rows
+from actmix.data import load_dataset
+from actmix.metrics import primary_metric
+from actmix.preprocessing import FoldArrays, prepare_fold
+from actmix.splits import Splits, make_folds
+from actmix.trainer import EpochRecord, fit
+from actmix.types import Dataset
+from actmix.xgb import fit_xgboost_fold
+from study.spaces import SearchSpace
+
+__all__ = ["StudySettings", "objective_name", "train_trial"]
+
+_STATE_FILE = "state.pt"
+_XGB_STATE_FILE = "folds.json"
+
+
+@dataclass(frozen=True, slots=True)
+class StudySettings:
+    """What every trial of a study shares (sent once to the workers)."""
+
+    dataset: str
+    model: str
+    space: SearchSpace
+    folds: int
+    seeds: tuple[int, ...]
+    split_seed: int
+    epochs: int
+    target: str | None = None
+    task: str | None = None
+    checkpoint_every: int = 5
+
+
+def objective_name(task: str) -> tuple[str, str]:
+    """``(metric key, mode)`` the study optimises, e.g. ``("val_rmse_mean", "min")``."""
+    metric = primary_metric(task)  # type: ignore[arg-type]
+    return f"val_{metric.name}_mean", "min" if metric.direction == "minimize" else "max"
+
+
+@functools.lru_cache(maxsize=4)
+def _prepared(
+    spec: str, target: str | None, task: str | None, folds: int, split_seed: int
+) -> tuple[Dataset, Splits, tuple[FoldArrays, ...]]:
+    # cached per worker process: with reuse_actors, later trials skip loading and preprocessing
+    dataset = load_dataset(spec, target=target, task=task)  # type: ignore[arg-type]
+    splits = make_folds(dataset, folds, split_seed)
+    return dataset, splits, tuple(prepare_fold(dataset, fold) for fold in splits.folds)
+
+
+def _finite_mean_std(values: list[float]) -> tuple[float, float]:
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return math.nan, math.nan
+    return float(np.mean(finite)), float(np.std(finite))
+
+
+def _per_fold(values: list[float], pairs, folds: int) -> list[float]:
+    """Average member values over seeds, per fold."""
+    by_fold: list[list[float]] = [[] for _ in range(folds)]
+    for value, (fold, _) in zip(values, pairs, strict=True):
+        by_fold[fold].append(value)
+    return [_finite_mean_std(v)[0] for v in by_fold]
+
+
+def _device() -> str:
+    import ray
+
+    # Ray hides GPUs it did not assign: use CUDA only when this trial got one
+    return "cuda" if ray.get_gpu_ids() else "cpu"
+
+
+def train_trial(config: dict[str, Any], settings: StudySettings) -> None:
+    """Ray Tune function trainable for every model family (MLPs and XGBoost)."""
+    import torch
+    from ray import tune
+
+    context = tune.get_context()
+    cpus = context.get_trial_resources().required_resources.get("CPU", 1)
+    torch.set_num_threads(max(1, int(cpus)))
+
+    run_config = settings.space.to_config(
+        config, base=RunConfig(), epochs=settings.epochs, model=settings.model
+    )
+    dataset, splits, fold_arrays = _prepared(
+        settings.dataset, settings.target, settings.task, settings.folds, settings.split_seed
+    )
+    if run_config.model == "xgboost":
+        _train_xgboost(run_config, settings, dataset, splits, fold_arrays, n_jobs=max(1, int(cpus)))
+    else:
+        _train_mlp(run_config, settings, dataset, fold_arrays)
+
+
+def _report(metrics: dict[str, Any], state: dict[str, Any] | None, filename: str) -> None:
+    """``tune.report``, with a checkpoint written to a temporary directory when given."""
+    import torch
+    from ray import tune
+
+    if state is None:
+        tune.report(metrics)
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / filename
+        if filename.endswith(".json"):
+            path.write_text(json.dumps(state))
+        else:
+            torch.save(state, path)
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+
+
+def _load_checkpoint(filename: str) -> Any:
+    import torch
+    from ray import tune
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as directory:
+        path = Path(directory) / filename
+        if filename.endswith(".json"):
+            return json.loads(path.read_text())
+        return torch.load(path, weights_only=True)
+
+
+def _train_mlp(config: RunConfig, settings: StudySettings, dataset: Dataset, fold_arrays) -> None:
+    batched = build_members(dataset, config, fold_arrays, settings.seeds)
+    name = primary_metric(dataset.task).name
+    key, _ = objective_name(dataset.task)
+
+    def on_epoch(epoch: int, record: EpochRecord) -> None:
+        mean, std = _finite_mean_std(list(record.best_val_metric))
+        trained = [v for v, on in zip(record.val_metric, record.trained, strict=True) if on]
+        metrics = {
+            "epoch": epoch,
+            key: mean,
+            f"val_{name}_std": std,
+            f"val_{name}_epoch_mean": _finite_mean_std(trained)[0],
+            "train_loss": _finite_mean_std(list(record.train_loss))[0],
+            "temperature": record.temperature,
+            "lr": record.lr,
+            "members_training": sum(record.active),
+        }
+        if record.entropy is not None:
+            metrics["entropy"] = _finite_mean_std(list(record.entropy))[0]
+        _report(metrics, record.checkpoint, _STATE_FILE)
+
+    result = fit(
+        batched.model,
+        batched.data,
+        config.train,
+        task=dataset.task,
+        on_epoch=on_epoch,
+        device=_device(),
+        checkpoint_every=settings.checkpoint_every,
+        resume_from=_load_checkpoint(_STATE_FILE),
+    )
+    best = [outcome.best_val_metric for outcome in result.members]
+    diverged = [k for k, outcome in enumerate(result.members) if outcome.diverged]
+    mean, std = _finite_mean_std(best)
+    final: dict[str, Any] = {
+        "epoch": max(outcome.epochs_run for outcome in result.members),
+        key: mean if len(diverged) < len(best) else math.nan,
+        f"val_{name}_std": std,
+        "fold_scores": _per_fold(best, batched.pairs, len(fold_arrays)),
+        "epochs_run": [outcome.epochs_run for outcome in result.members],
+        "diverged_members": len(diverged),
+        "final": True,
+    }
+    if diverged:
+        outcome = result.members[diverged[0]]
+        final["diverged_reason"] = (
+            f"{len(diverged)}/{len(best)} members diverged "
+            f"({outcome.diverged_reason} at epoch {outcome.diverged_epoch})"
+        )
+    mixing = [
+        layer.mixing_weights()
+        for layer in batched.model.activations
+        if hasattr(layer, "mixing_weights")
+    ]
+    if mixing:
+        final["mixing_weights"] = [w[0].detach().cpu().tolist() for w in mixing]
+        final["basis"] = list(batched.model.activations[0].basis)
+    _report(final, None, _STATE_FILE)
+
+
+def _train_xgboost(
+    config: RunConfig,
+    settings: StudySettings,
+    dataset: Dataset,
+    splits: Splits,
+    fold_arrays,
+    *,
+    n_jobs: int,
+) -> None:
+    name = primary_metric(dataset.task).name
+    key, _ = objective_name(dataset.task)
+    # finished (fold, seed) scores survive a restore in a small JSON checkpoint
+    done: list[list[float]] = _load_checkpoint(_XGB_STATE_FILE) or []
+    pairs = [(fold, seed) for fold in range(len(fold_arrays)) for seed in settings.seeds]
+    for fold, seed in pairs[len(done) :]:
+        outcome = fit_xgboost_fold(
+            fold_arrays[fold],
+            dataset.task,
+            dataset.n_classes,
+            config.xgboost,
+            seed=seed,
+            n_jobs=n_jobs,
+        )
+        scores = score_rows(dataset, splits.folds[fold].val_idx, outcome.val_prediction, "val")
+        done.append([fold, seed, scores[f"val_{name}"], outcome.best_iteration])
+        mean, std = _finite_mean_std([row[2] for row in done])
+        _report(
+            {
+                "epoch": len(done),
+                key: mean,
+                f"val_{name}_std": std,
+                "best_iteration": outcome.best_iteration,
+            },
+            done,
+            _XGB_STATE_FILE,
+        )
+    values = [row[2] for row in done]
+    mean, std = _finite_mean_std(values)
+    _report(
+        {
+            "epoch": len(done),
+            key: mean,
+            f"val_{name}_std": std,
+            "fold_scores": _per_fold(values, pairs, len(fold_arrays)),
+            "best_iterations": [row[3] for row in done],
+            "diverged_members": 0,
+            "final": True,
+        },
+        None,
+        _XGB_STATE_FILE,
+    )
