@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 study: install
-	$(BIN)/actmix-study cv --dataset power_plant --model actmix --folds 5 --epochs 60
+	$(BIN)/actmix-study run
 
 lint: install
 	$(BIN)/ruff check .

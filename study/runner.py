@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actmix.activations import make_activation
 from actmix.config import RunConfig, run_config_to_dict
 from actmix.cv import package_versions
 from actmix.data import load_dataset
@@ -159,8 +160,17 @@ def default_store_uris(store: Path) -> tuple[str, str]:
     return f"sqlite:///{store / 'mlflow.db'}", f"sqlite:///{store / 'optuna.db'}"
 
 
+def _absolute_dataset(spec: str) -> str:
+    # Tune runs trials in their own working directories: a relative CSV path must not
+    # depend on where the driver was started
+    if spec.startswith("csv:"):
+        return "csv:" + str(Path(spec.removeprefix("csv:")).expanduser().resolve())
+    return spec
+
+
 def _plan(request: StudyRequest) -> _Plan:
     """Validate everything that can be checked without Ray; write nothing."""
+    request = dataclasses.replace(request, dataset=_absolute_dataset(request.dataset))
     space = load_space(request.space) if request.space else None
     model = request.model or (space.model if space else "actmix")
     space = space or space_for_model(model)
@@ -171,6 +181,10 @@ def _plan(request: StudyRequest) -> _Plan:
     dataset = load_dataset(request.dataset, target=request.target, task=request.task)  # type: ignore[arg-type]
     make_folds(dataset, request.folds, request.split_seed)  # too few rows/classes fail here
     baseline = space.baseline(RunConfig(model=model), epochs=request.epochs)
+    if model != "xgboost":
+        # bad activation options (e.g. a fixed omega_0 <= 0) fail here, not in every trial
+        first = space.to_config(baseline, base=RunConfig(), epochs=request.epochs, model=model)
+        make_activation(model, 2, 1, **first.mlp.activation)
     objective, mode = objective_name(dataset.task)
     name = request.name or f"{dataset.name}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
     store = Path(request.store).expanduser().resolve()
@@ -194,9 +208,9 @@ def _plan(request: StudyRequest) -> _Plan:
 
 
 def _quiet_tune() -> None:
-    # MLflow is the record of a study: Tune's own CSV/JSON/TensorBoard loggers only add
-    # files (and choke on list-valued final results); checkpoint-sync warnings are noise
-    # for trials this small
+    # Tune's TensorBoard logger chokes on list-valued final results (per-fold scores);
+    # the JSON and CSV loggers it needs are added explicitly. Checkpoint-sync warnings
+    # are noise for trials this small
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
@@ -309,6 +323,7 @@ def _print(line: str) -> None:
 
 def _tuner(plan: _Plan, experiment_id: str, parent_run_id: str, report: Callable[[str], None]):
     from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     request = plan.request
     _quiet_tune()
@@ -356,7 +371,7 @@ def _tuner(plan: _Plan, experiment_id: str, parent_run_id: str, report: Callable
         run_config=tune.RunConfig(
             name=plan.name,
             storage_path=str(plan.ray_path),
-            callbacks=[logger],
+            callbacks=[logger, JsonLoggerCallback(), CSVLoggerCallback()],
             failure_config=tune.FailureConfig(max_failures=request.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             verbose=0,

@@ -18,11 +18,45 @@ SchedulerKind = Literal["asha", "none"]
 
 
 class _OptunaSearch(OptunaSearch):
-    """OptunaSearch that records a non-finite objective as a FAILED Optuna trial.
+    """OptunaSearch that survives restores and records a non-finite objective as FAILED.
 
     Ray's version passes NaN to ``study.tell``, which Optuna refuses: the trial
-    would stay RUNNING in the Optuna storage forever.
+    would stay RUNNING in the Optuna storage forever. And after a killed driver,
+    Tune's experiment snapshot can be older than the Optuna storage: a trial that
+    Optuna already has as finished may report again; its record is kept as it is.
     """
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if trial_id not in self._ot_trials:
+            orphan = self._orphan_trial()
+            if orphan is not None:
+                # asked before the driver died, never in Tune's snapshot: reuse it, so
+                # Optuna keeps exactly one trial per Tune trial (define-by-run replays
+                # the stored params, so the configuration is the same)
+                self._ot_trials[trial_id] = orphan
+        return super().suggest(trial_id)
+
+    def _orphan_trial(self):
+        import optuna
+
+        if self._ot_study is None:
+            return None
+        known = {trial.number for trial in self._ot_trials.values()}
+        running = self._ot_study.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
+        )
+        for frozen in running:
+            if frozen.number not in known:
+                return optuna.trial.Trial(self._ot_study, frozen._trial_id)
+        return None
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        import optuna
+
+        try:
+            super().on_trial_result(trial_id, result)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False

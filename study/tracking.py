@@ -151,11 +151,12 @@ class MlflowTrialLogger(Callback):
         self._client = None
         self._runs: dict[str, str] = {}
         self._final: dict[str, dict[str, Any]] = {}
+        self._last_step: dict[str, int] = {}  # per run: steps up to here are already logged
 
     def __getstate__(self) -> dict[str, Any]:
         # pickled into Tune's experiment state for restore: no live client or caches
         state = self.__dict__.copy()
-        state.update(_client=None, _runs={}, _final={})
+        state.update(_client=None, _runs={}, _final={}, _last_step={})
         return state
 
     @property
@@ -169,14 +170,17 @@ class MlflowTrialLogger(Callback):
     def _existing_children(self) -> list:
         return trial_runs(self.uri, self.experiment_id, self.parent_run_id)
 
-    def _run_id(self, trial) -> str:
+    def _run_id(self, trial, trials=()) -> str:
         if trial.trial_id in self._runs:
             return self._runs[trial.trial_id]
         children = self._existing_children()
         for run in children:
             if run.data.tags.get(TAG_TRIAL_ID) == trial.trial_id:
-                self._runs[trial.trial_id] = run.info.run_id
-                return run.info.run_id
+                return self._continue(trial, run.info.run_id)
+        orphan = self._orphan_run(children, trial, trials)
+        if orphan is not None:
+            self.client.set_tag(orphan, TAG_TRIAL_ID, trial.trial_id)
+            return self._continue(trial, orphan)
         index = _creation_index(trial, default=len(children))
         run = self.client.create_run(
             self.experiment_id,
@@ -197,6 +201,30 @@ class MlflowTrialLogger(Callback):
         self._log_trial_config(run.info.run_id, trial.config)
         return run.info.run_id
 
+    def _continue(self, trial, run_id: str) -> str:
+        """Pick up an existing run; epochs a restored trial replays are not logged twice."""
+        history = self.client.get_metric_history(run_id, self.objective)
+        self._last_step[run_id] = max((m.step for m in history), default=-1)
+        self._runs[trial.trial_id] = run_id
+        return run_id
+
+    def _orphan_run(self, children, trial, trials) -> str | None:
+        """A RUNNING child of a trial Tune no longer knows (created just before the driver
+        died, missing from Tune's snapshot) with the same parameters: the restored
+        searcher re-issues that configuration, so the run is continued, not duplicated."""
+        if not trials:
+            return None
+        live = {t.trial_id for t in trials}
+        wanted = {str(k): _as_param_value(v) for k, v in trial.config.items()}
+        for run in children:
+            if (
+                run.info.status == "RUNNING"
+                and run.data.tags.get(TAG_TRIAL_ID) not in live
+                and run.data.params == wanted
+            ):
+                return run.info.run_id
+        return None
+
     def _log_trial_config(self, run_id: str, config: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
@@ -212,13 +240,17 @@ class MlflowTrialLogger(Callback):
     # --- Tune callback hooks ---------------------------------------------------------------
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:  # noqa: ARG002
-        self._run_id(trial)
+        self._run_id(trial, trials)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:  # noqa: ARG002
         from mlflow.entities import Metric
 
         run_id = self._run_id(trial)
         step = int(result.get("epoch", result.get("training_iteration", 0)))
+        if "resumed_from_epoch" in result:
+            self.client.set_tag(run_id, "resumed_from_epoch", str(result["resumed_from_epoch"]))
+        if step <= self._last_step.get(run_id, -1):
+            return  # replayed by a restored trial; its final report's step comes after
         now = int(time.time() * 1000)
         metrics = [
             Metric(key, float(value), now, step)
@@ -265,9 +297,18 @@ class MlflowTrialLogger(Callback):
             return
         self._end(trial, "FINISHED", value)
 
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:  # noqa: ARG002
+        # Tune retries a crashed trial (FailureConfig.max_failures): count it on the run
+        run_id = self._run_id(trial)
+        retries = int(self.client.get_run(run_id).data.tags.get("retries", "0")) + 1
+        self.client.set_tag(run_id, "retries", str(retries))
+        error = _trial_error(trial)
+        if error is not None:
+            self.client.set_tag(run_id, "last_error", _last_line(error))
+
     def on_trial_error(self, iteration, trials, trial, **info) -> None:  # noqa: ARG002
-        error = trial.get_error()
-        reason = str(error).strip().splitlines()[-1] if error else "trial raised an error"
+        error = _trial_error(trial)
+        reason = _last_line(error) if error else "trial raised an error"
         self._end(trial, "FAILED", None, reason=reason)
 
     def _end(self, trial, status: str, value: float | None, *, reason: str | None = None) -> None:
@@ -283,6 +324,24 @@ class MlflowTrialLogger(Callback):
             detail = f" ({reason})" if reason else ""
             said = {"FINISHED": "finished", "KILLED": "stopped early", "FAILED": "failed"}[status]
             self.report(f"{name} {said}{shown}{detail}")
+
+
+def _trial_error(trial) -> str | None:
+    """The trial's error trace: the driver-local file first (storage may not be synced yet)."""
+    try:
+        path = trial.error_file
+        if path and Path(path).is_file():
+            return Path(path).read_text()
+    except (OSError, AttributeError):
+        pass
+    error = trial.get_error()
+    return None if error is None else str(error)
+
+
+def _last_line(error: object) -> str:
+    """The informative last line of a (remote) traceback."""
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return lines[-1][:5000] if lines else type(error).__name__
 
 
 def _creation_index(trial, *, default: int) -> int:

@@ -146,6 +146,9 @@ def _train_mlp(config: RunConfig, settings: StudySettings, dataset: Dataset, fol
     batched = build_members(dataset, config, fold_arrays, settings.seeds)
     name = primary_metric(dataset.task).name
     key, _ = objective_name(dataset.task)
+    resume_from = _load_checkpoint(_STATE_FILE)
+    # said once, in the first report after a restore, so the run records where it went on
+    pending = {} if resume_from is None else {"resumed_from_epoch": int(resume_from["epoch"])}
 
     def on_epoch(epoch: int, record: EpochRecord) -> None:
         mean, std = _finite_mean_std(list(record.best_val_metric))
@@ -162,6 +165,8 @@ def _train_mlp(config: RunConfig, settings: StudySettings, dataset: Dataset, fol
         }
         if record.entropy is not None:
             metrics["entropy"] = _finite_mean_std(list(record.entropy))[0]
+        metrics.update(pending)
+        pending.clear()
         _report(metrics, record.checkpoint, _STATE_FILE)
 
     result = fit(
@@ -172,7 +177,7 @@ def _train_mlp(config: RunConfig, settings: StudySettings, dataset: Dataset, fol
         on_epoch=on_epoch,
         device=_device(),
         checkpoint_every=settings.checkpoint_every,
-        resume_from=_load_checkpoint(_STATE_FILE),
+        resume_from=resume_from,
     )
     best = [outcome.best_val_metric for outcome in result.members]
     diverged = [k for k, outcome in enumerate(result.members) if outcome.diverged]
@@ -192,14 +197,11 @@ def _train_mlp(config: RunConfig, settings: StudySettings, dataset: Dataset, fol
             f"{len(diverged)}/{len(best)} members diverged "
             f"({outcome.diverged_reason} at epoch {outcome.diverged_epoch})"
         )
-    mixing = [
-        layer.mixing_weights()
-        for layer in batched.model.activations
-        if hasattr(layer, "mixing_weights")
-    ]
-    if mixing:
-        final["mixing_weights"] = [w[0].detach().cpu().tolist() for w in mixing]
-        final["basis"] = list(batched.model.activations[0].basis)
+    mixing = batched.model.mixing_weights()
+    if mixing is not None:
+        # first member (fold 0, first seed): the driver plots it as the trial's heatmap
+        final["mixing_weights"] = [layer[0].detach().cpu().tolist() for layer in mixing]
+        final["basis"] = batched.model.activations[0].describe()["basis"]
     _report(final, None, _STATE_FILE)
 
 

@@ -182,6 +182,9 @@ def test_asha_stops_a_hopeless_trial(local_ray, tmp_path):  # noqa: ARG001
     _, _, children = _runs(f"sqlite:///{store / 'mlflow.db'}", "asha")
     stopped = [c for c in children if c.info.status == "KILLED"]
     assert stopped, [(c.info.run_name, c.data.params) for c in children]
+    baseline = next(c for c in children if c.info.run_name == "trial-0000")
+    assert baseline.info.status == "FINISHED"
+    assert not [c for c in children if c.info.status == "FAILED"]
     for child in stopped:
         assert child.data.tags["stopped_early"] == "true"
         assert child.data.params["train.lr"] == "1e-07"

@@ -1,0 +1,197 @@
+"""What goes wrong on real clusters: a killed driver, diverging trials."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from study.cli import main
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+def _children(uri: str, study: str):
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(study)
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    return client, [r for r in runs if r.data.tags.get("actmix.role") == "trial"]
+
+
+def _cli(*argv: str) -> list[str]:
+    return [sys.executable, "-c", "import sys; from study.cli import main; sys.exit(main())", *argv]
+
+
+def test_resume_after_the_driver_is_killed(tmp_path):
+    store = tmp_path / "store"
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    args = [
+        "--trials",
+        "5",
+        "--folds",
+        "2",
+        "--epochs",
+        "25",
+        "--scheduler",
+        "none",
+        "--store",
+        str(store),
+    ]
+    log = (tmp_path / "driver.log").open("w")
+    driver = subprocess.Popen(
+        _cli("run", "--name", "killed", *args),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        # kill once one trial has finished and others are under way
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            time.sleep(2)
+            if "finished val_rmse_mean" in (tmp_path / "driver.log").read_text():
+                break
+        assert driver.poll() is None, (tmp_path / "driver.log").read_text()
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+        driver.wait()
+    client, before = _children(uri, "killed")
+    assert any(r.info.status == "RUNNING" for r in before)
+    # runs that had passed their first checkpoint (epoch 5) when the driver died
+    checkpointed = {
+        r.info.run_id
+        for r in before
+        if r.info.status == "RUNNING"
+        and max(
+            (m.step for m in client.get_metric_history(r.info.run_id, "val_rmse_mean")), default=-1
+        )
+        >= 5
+    }
+    assert checkpointed, "the kill came before any running trial checkpointed"
+
+    resumed = subprocess.run(
+        _cli("resume", "killed", "--store", str(store)),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    client, after = _children(uri, "killed")
+    assert len(after) == 5
+    assert sorted(r.info.run_name for r in after) == [f"trial-{i:04d}" for i in range(5)]
+    assert all(r.info.status == "FINISHED" for r in after)
+    assert len({r.data.tags["trial_id"] for r in after}) == 5
+    # runs that were under way were continued, not started again as new runs
+    assert {r.info.run_id for r in before} <= {r.info.run_id for r in after}
+    for run in after:
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_rmse_mean")]
+        assert steps == sorted(set(steps)), run.info.run_name  # no epoch logged twice
+        if run.info.run_id in checkpointed:
+            # continued from its checkpoint, not trained again from epoch 0
+            assert int(run.data.tags["resumed_from_epoch"]) >= 5, run.info.run_name
+    study = optuna.load_study(study_name="killed", storage=f"sqlite:///{store / 'optuna.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 5
+    parent = client.search_runs(
+        [client.get_experiment_by_name("killed").experiment_id], "tags.`actmix.role` = 'study'"
+    )
+    assert len(parent) == 1 and parent[0].info.status == "FINISHED"
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def test_diverging_trials_fail_with_a_reason_and_the_study_finishes(ray_session, tmp_path, capsys):  # noqa: ARG001
+    space = tmp_path / "diverge.yaml"
+    space.write_text(
+        "description: learning rates no network survives\nmodel: relu\n"
+        "params:\n  train.lr: {fixed: 1.0e+12}\n  train.grad_clip: {fixed: 1.0e+12}\n"
+        "  mlp.dropout: {uniform: [0.0, 0.2]}\n"
+    )
+    store = tmp_path / "store"
+    code = main(
+        [
+            "run",
+            "--name",
+            "diverge",
+            "--space",
+            str(space),
+            "--trials",
+            "2",
+            "--folds",
+            "2",
+            "--epochs",
+            "5",
+            "--store",
+            str(store),
+        ]
+    )
+    assert code == 0
+    summary = capsys.readouterr().out
+    assert "2 failed" in summary
+    _, children = _children(f"sqlite:///{store / 'mlflow.db'}", "diverge")
+    assert len(children) == 2
+    for child in children:
+        assert child.info.status == "FAILED"
+        assert "diverged" in child.data.tags["failure_reason"]
+    study = optuna.load_study(study_name="diverge", storage=f"sqlite:///{store / 'optuna.db'}")
+    assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]
+
+
+def test_a_crashing_trial_is_retried_then_failed(ray_session, tmp_path, capsys):  # noqa: ARG001
+    space = tmp_path / "crash.yaml"
+    # the baseline (omega_0 = 1) is valid; every other choice makes ActMix raise in the worker
+    space.write_text(
+        "description: crash\nmodel: actmix\n"
+        "params:\n  mlp.activation.omega_0: {choice: [1.0, -1.0, -2.0, -3.0]}\n"
+    )
+    store = tmp_path / "store"
+    code = main(
+        [
+            "run",
+            "--name",
+            "crash",
+            "--space",
+            str(space),
+            "--trials",
+            "4",
+            "--folds",
+            "2",
+            "--epochs",
+            "2",
+            "--max-failures",
+            "1",
+            "--seed",
+            "1",
+            "--store",
+            str(store),
+        ]
+    )
+    assert code == 0
+    assert "failed" in capsys.readouterr().out
+    _, children = _children(f"sqlite:///{store / 'mlflow.db'}", "crash")
+    failed = [c for c in children if c.info.status == "FAILED"]
+    assert len(children) == 4 and failed
+    for child in failed:
+        assert "omega_0 must be > 0" in child.data.tags["failure_reason"]
+        assert child.data.tags["retries"] == "1"
+        assert float(child.data.params["mlp.activation.omega_0"]) < 0
+    finished = [c for c in children if c.info.status == "FINISHED"]
+    assert all(float(c.data.params["mlp.activation.omega_0"]) > 0 for c in finished)
+    study = optuna.load_study(study_name="crash", storage=f"sqlite:///{store / 'optuna.db'}")
+    assert sorted(t.state.name for t in study.trials) == sorted(
+        "FAIL" if c.info.status == "FAILED" else "COMPLETE" for c in children
+    )
