@@ -23,6 +23,13 @@ class UsageError(ValueError):
     """A problem with what the user asked for; printed as one line, exit code 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line (no usage dump), exit code 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"actmix-study: error: {message} (see {self.prog} --help)\n")
+
+
 def _positive_int(minimum: int):
     def parse(text: str) -> int:
         try:
@@ -255,6 +262,8 @@ def _command_export_best(args: argparse.Namespace) -> int:
 
 
 def _command_ui(args: argparse.Namespace) -> int:
+    import os
+    import signal
     import subprocess
 
     uri = _tracking_uri(args, must_exist=not args.tracking_uri)
@@ -278,14 +287,22 @@ def _command_ui(args: argparse.Namespace) -> int:
         "--workers",
         "1",
     ]
-    server = subprocess.Popen(command)  # a list: paths never pass through a shell
-    print(f"MLflow UI at http://{args.host}:{args.port} (store {uri}); Ctrl-C stops it")
+    # a list, never a shell string: user paths are not interpolated; own process group,
+    # so stopping it stops the web workers mlflow starts too
+    server = subprocess.Popen(command, start_new_session=True)
+    print(f"MLflow UI at http://{args.host}:{args.port} (store {uri}); Ctrl-C stops it", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         return server.wait()
     except KeyboardInterrupt:
-        server.terminate()
-        server.wait(timeout=30)
         return 0
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
 
 
 def _command_spaces(_: argparse.Namespace) -> int:
@@ -402,7 +419,7 @@ def _add_study_commands(commands) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="actmix-study",
         description="Hyper-parameter studies of tabular MLPs with trainable activations.",
         formatter_class=argparse.RawDescriptionHelpFormatter,

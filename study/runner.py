@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -168,6 +169,24 @@ def _absolute_dataset(spec: str) -> str:
     return spec
 
 
+def check_ray_address(address: str, *, timeout: float = 5.0) -> None:
+    """Fail fast when a Ray address does not answer (``ray.init`` would wait for minutes)."""
+    if address == "auto":
+        return  # ray.init finds the local cluster file or says there is none, at once
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"bad --address {address!r}; expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return
+    except OSError as error:
+        raise ConnectionError(
+            f"cannot reach Ray at {address} ({error.strerror or error}); start one with "
+            "`ray start --head` or `ray up`, or leave out --address for a local Ray"
+        ) from None
+
+
 def _plan(request: StudyRequest) -> _Plan:
     """Validate everything that can be checked without Ray; write nothing."""
     request = dataclasses.replace(request, dataset=_absolute_dataset(request.dataset))
@@ -191,6 +210,8 @@ def _plan(request: StudyRequest) -> _Plan:
     mlflow_uri, optuna_uri = default_store_uris(store)
     tracking_uri = request.tracking_uri or mlflow_uri
     check_tracking_uri(tracking_uri)
+    if request.address:
+        check_ray_address(request.address)
     return _Plan(
         request=request,
         name=name,

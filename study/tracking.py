@@ -259,6 +259,8 @@ class MlflowTrialLogger(Callback):
         ]
         if result.get("final"):
             self._final[trial.trial_id] = result
+            if result.get("node_id"):
+                self.client.set_tag(run_id, "ray_node_id", str(result["node_id"]))
             metric = self.objective.removesuffix("_mean").removeprefix("val_")
             for fold, score in enumerate(result.get("fold_scores", [])):
                 metrics.append(Metric(f"fold{fold}_val_{metric}", float(score), now, step))

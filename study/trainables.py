@@ -83,6 +83,12 @@ def _per_fold(values: list[float], pairs, folds: int) -> list[float]:
     return [_finite_mean_std(v)[0] for v in by_fold]
 
 
+def _node_id() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
 def _device() -> str:
     import ray
 
@@ -189,6 +195,7 @@ def _train_mlp(config: RunConfig, settings: StudySettings, dataset: Dataset, fol
         "fold_scores": _per_fold(best, batched.pairs, len(fold_arrays)),
         "epochs_run": [outcome.epochs_run for outcome in result.members],
         "diverged_members": len(diverged),
+        "node_id": _node_id(),
         "final": True,
     }
     if diverged:
@@ -251,6 +258,7 @@ def _train_xgboost(
             "fold_scores": _per_fold(values, pairs, len(fold_arrays)),
             "best_iterations": [row[3] for row in done],
             "diverged_members": 0,
+            "node_id": _node_id(),
             "final": True,
         },
         None,
