@@ -164,6 +164,3 @@ def test_trial_runs_appear_under_the_study_with_their_metric(
     assert value in browser.find_element(By.TAG_NAME, "body").text
     browser.save_screenshot(str(tmp_path / "trial.png"))
     assert (tmp_path / "runs.png").stat().st_size > 10_000
-    os.environ.get("ACTMIX_KEEP_SCREENSHOTS") and shutil.copy(
-        tmp_path / "runs.png", "/tmp/runs.png"
-    )
