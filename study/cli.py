@@ -378,7 +378,11 @@ def _add_study_commands(commands) -> None:
     _add_store_options(run)
     run.set_defaults(handler=_command_run)
 
-    resume = commands.add_parser("resume", help="resume a study whose driver was stopped or killed")
+    resume = commands.add_parser(
+        "resume",
+        help="resume a study whose driver was stopped or killed",
+        epilog="example: actmix-study resume adult-actmix --store actmix-runs",
+    )
     resume.add_argument("name", help="the study name")
     resume.add_argument("--store", default="actmix-runs", help="folder of the local stores")
     resume.set_defaults(handler=_command_resume)
@@ -408,13 +412,22 @@ def _add_study_commands(commands) -> None:
     _add_store_options(export)
     export.set_defaults(handler=_command_export_best)
 
-    ui = commands.add_parser("ui", help="serve the MLflow UI over the study store")
+    ui = commands.add_parser(
+        "ui",
+        help="serve the MLflow UI over the study store",
+        epilog="examples:\n  actmix-study ui\n  actmix-study ui --store runs --port 5050",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_store_options(ui)
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     ui.set_defaults(handler=_command_ui)
 
-    spaces = commands.add_parser("spaces", help="list the bundled search spaces")
+    spaces = commands.add_parser(
+        "spaces",
+        help="list the bundled search spaces",
+        epilog="then: actmix-study run --space actmix (or --space my_space.yaml)",
+    )
     spaces.set_defaults(handler=_command_spaces)
 
 
@@ -465,9 +478,17 @@ def build_parser() -> argparse.ArgumentParser:
     cv.set_defaults(handler=_command_cv)
     _add_study_commands(commands)
 
-    datasets = commands.add_parser("datasets", help="list the bundled datasets")
+    datasets = commands.add_parser(
+        "datasets",
+        help="list the bundled datasets",
+        epilog="then: actmix-study cv --dataset adult, or --dataset csv:my.csv --target y",
+    )
     datasets.set_defaults(handler=_command_datasets)
-    models = commands.add_parser("models", help="list the models (activations and xgboost)")
+    models = commands.add_parser(
+        "models",
+        help="list the models (activations and xgboost)",
+        epilog="then: actmix-study cv --model prelu, or actmix-study run --model gelu",
+    )
     models.set_defaults(handler=_command_models)
     return parser
 
