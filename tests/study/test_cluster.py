@@ -1,6 +1,7 @@
 """A real two-node Ray cluster on loopback: a study through --address uses both nodes."""
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -24,9 +25,14 @@ def _free_port() -> int:
 
 @pytest.fixture
 def two_node_cluster():
-    # Ray 2.60 heads require an auth token; every process of this cluster uses the same
-    # locally generated one (~/.ray/auth_token)
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token"}
+    # Ray 2.60 heads require an auth token: every process of this cluster (head, worker,
+    # driver) gets the same fresh one, nothing is read from or written to ~/.ray
+    env = {
+        **os.environ,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+    }
     port = _free_port()
     address = f"127.0.0.1:{port}"
     started = []
