@@ -477,6 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cv.set_defaults(handler=_command_cv)
     _add_study_commands(commands)
+    from study.analysis_commands import add_analysis_commands
+
+    add_analysis_commands(commands)
 
     datasets = commands.add_parser(
         "datasets",

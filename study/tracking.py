@@ -271,6 +271,16 @@ class MlflowTrialLogger(Callback):
             self.client.log_batch(run_id, metrics=metrics)
         if result.get("final") and result.get("mixing_weights"):
             self._log_heatmap(run_id, result["mixing_weights"], result["basis"])
+        if result.get("final") and result.get("model_file"):
+            self._log_model(run_id, result["model_file"])
+
+    def _log_model(self, run_id: str, encoded: str) -> None:
+        import base64
+
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "model.pt"
+            path.write_bytes(base64.b64decode(encoded))
+            self.client.log_artifact(run_id, str(path))
 
     def _log_heatmap(self, run_id: str, weights, basis) -> None:
         import numpy as np

@@ -9,6 +9,7 @@ per-fold scores, epochs run and diverged members. Test rows are never scored her
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import math
@@ -81,6 +82,16 @@ def _per_fold(values: list[float], pairs, folds: int) -> list[float]:
     for value, (fold, _) in zip(values, pairs, strict=True):
         by_fold[fold].append(value)
     return [_finite_mean_std(v)[0] for v in by_fold]
+
+
+def _model_file(model) -> str:
+    """Member 0 (fold 0, first seed) as ``save_model`` bytes, base64: the driver logs it as
+    the run's ``model.pt``, so no shared storage between nodes is needed."""
+    from actmix.analysis import save_model
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = save_model(model.member(0).cpu(), Path(directory) / "model.pt")
+        return base64.b64encode(path.read_bytes()).decode("ascii")
 
 
 def _node_id() -> str:
@@ -204,6 +215,7 @@ def _train_mlp(config: RunConfig, settings: StudySettings, dataset: Dataset, fol
             f"{len(diverged)}/{len(best)} members diverged "
             f"({outcome.diverged_reason} at epoch {outcome.diverged_epoch})"
         )
+    final["model_file"] = _model_file(batched.model)
     mixing = batched.model.mixing_weights()
     if mixing is not None:
         # first member (fold 0, first seed): the driver plots it as the trial's heatmap

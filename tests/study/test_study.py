@@ -9,6 +9,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from actmix.analysis import load_model
 from actmix.config import RunConfig, config_from_dict, run_config_to_dict
 from study.cli import main
 from study.leaderboard import study_trials
@@ -82,7 +83,9 @@ def test_study_has_one_parent_and_one_child_per_trial(actmix_study):
             assert "fold0_val_rmse" in child.data.metrics and "fold1_val_rmse" in child.data.metrics
             assert math.isfinite(child.data.metrics["val_rmse_std"])
             artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
-            assert {"config.yaml", "mixing_weights.png"} <= artifacts
+            assert {"config.yaml", "mixing_weights.png", "model.pt"} <= artifacts
+            model = load_model(client.download_artifacts(child.info.run_id, "model.pt"))
+            assert model.members == 1 and model.spec["activation"] == "actmix"
         else:
             assert child.data.tags.get("stopped_early") == "true"
     # the Optuna storage holds the same trials, none left running

@@ -1,0 +1,199 @@
+"""The ``analyze``, ``diagnose`` and ``report`` subcommands of ``actmix-study``.
+
+``study/cli.py`` adds them with ``add_analysis_commands(commands)``; each handler
+raises ``ValueError``/``FileNotFoundError`` for user errors, which ``main`` turns
+into one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["MODEL_ARTIFACT", "add_analysis_commands", "download_model"]
+
+MODEL_ARTIFACT = (
+    "model.pt"  # what a trial run logs: member 0, written by actmix.analysis.save_model
+)
+ANALYSIS_ARTIFACTS = "analysis"  # folder of a run's artifacts that ``analyze --run`` fills
+
+
+def _mlflow_uri(args: argparse.Namespace) -> str:
+    """``--tracking-uri``, else the SQLite store in ``--store`` (which must exist)."""
+    if args.tracking_uri:
+        return args.tracking_uri
+    store = Path(args.store).expanduser().resolve()
+    if not (store / "mlflow.db").is_file():
+        raise FileNotFoundError(
+            f"no MLflow store at {store}; run a study first or pass --store/--tracking-uri"
+        )
+    return f"sqlite:///{store / 'mlflow.db'}"
+
+
+def _client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def download_model(uri: str, run_id: str, directory: str | Path) -> Path:
+    """Fetch ``model.pt`` of run ``run_id`` into ``directory``; ValueError if there is none."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(uri)
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise ValueError(f"no MLflow run {run_id!r} at {uri}") from None
+    logged = {entry.path for entry in client.list_artifacts(run_id)}
+    if MODEL_ARTIFACT not in logged:
+        name = run.info.run_name or run_id
+        listed = ", ".join(sorted(logged)) or "none"
+        raise ValueError(
+            f"run {name} ({run_id}) has no {MODEL_ARTIFACT} artifact; analyze a finished "
+            f"trial run, or use --model-file (its artifacts: {listed})"
+        )
+    return Path(client.download_artifacts(run_id, MODEL_ARTIFACT, str(directory)))
+
+
+# --- analyze -------------------------------------------------------------------------------
+
+
+def _command_analyze(args: argparse.Namespace) -> int:
+    from actmix.analysis import analyze_model, load_model
+
+    if args.run:
+        uri = _mlflow_uri(args)
+        with tempfile.TemporaryDirectory() as directory:
+            model = load_model(download_model(uri, args.run, directory))
+        source, default_out = f"run {args.run}", f"actmix-results/analysis-{args.run[:12]}"
+    else:
+        model = load_model(args.model_file)
+        source = str(args.model_file)
+        default_out = f"actmix-results/analysis-{Path(args.model_file).stem}"
+    if not 0 <= args.member < model.members:
+        raise ValueError(f"--member {args.member} out of range 0..{model.members - 1}")
+    out = Path(args.out or default_out)
+    files = analyze_model(model, out, member=args.member, title=args.title or "")
+    print(f"analysis of {source} ({model.spec['activation']}): {len(files)} files in {out}")
+    for path in files:
+        print(f"  {path.name}")
+    if args.run:
+        _client(uri).log_artifacts(args.run, str(out), ANALYSIS_ARTIFACTS)
+        print(f"logged to MLflow run {args.run} under {ANALYSIS_ARTIFACTS}/")
+    return 0
+
+
+def _add_store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store", default="actmix-runs", help="folder of the local stores (default actmix-runs)"
+    )
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite in --store)")
+
+
+def _add_analyze(commands) -> None:
+    analyze = commands.add_parser(
+        "analyze",
+        help="figures and statistics of what a trained model learned (ActMix mixing weights)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  actmix-study analyze --run 3f2a...   # the trial's model.pt; logged back to it\n"
+            "  actmix-study analyze --model-file model.pt --out analysis/"
+        ),
+    )
+    source = analyze.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="MLflow run id of a trial that logged model.pt")
+    source.add_argument("--model-file", help="a model file written by actmix.analysis.save_model")
+    analyze.add_argument("--out", help="output folder (default actmix-results/analysis-<name>)")
+    analyze.add_argument("--member", type=int, default=0, help="member of a batched model (0)")
+    analyze.add_argument("--title", help="prefix for figure titles")
+    _add_store_options(analyze)
+    analyze.set_defaults(handler=_command_analyze)
+
+
+# --- diagnose ------------------------------------------------------------------------------
+
+DIAGNOSTICS_EXPERIMENT = "actmix-diagnostics"
+
+
+def _command_diagnose(args: argparse.Namespace) -> int:
+    from actmix.diagnostics import DiagnosticSettings, run_diagnostics, write_diagnostics
+
+    names = [name.strip() for name in args.activations.split(",") if name.strip()]
+    if args.tracking_uri and args.tracking_uri.startswith(("http://", "https://")):
+        # fail before the experiments run, not after (study.tracking imports Ray: only then)
+        from study.tracking import check_tracking_uri
+
+        check_tracking_uri(args.tracking_uri)
+    settings = DiagnosticSettings.quick() if args.quick else DiagnosticSettings()
+    started = time.time()
+    results = run_diagnostics(
+        names,
+        settings=settings,
+        seed=args.seed,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    out = Path(args.out or f"actmix-results/diagnostics-{int(started)}")
+    files = write_diagnostics(results, out)
+    print(
+        f"diagnosed {', '.join(names)}{' (quick)' if args.quick else ''} in "
+        f"{time.time() - started:.1f}s: {len(files)} files in {out} (read diagnostics.md)"
+    )
+    if args.tracking_uri:
+        run_id = _log_diagnostics(args.tracking_uri, out, names, quick=args.quick, seed=args.seed)
+        print(f"logged to MLflow: experiment {DIAGNOSTICS_EXPERIMENT!r}, run {run_id}")
+    return 0
+
+
+def _log_diagnostics(uri: str, out: Path, names: list[str], *, quick: bool, seed: int) -> str:
+    client = _client(uri)
+    found = client.get_experiment_by_name(DIAGNOSTICS_EXPERIMENT)
+    experiment_id = (
+        found.experiment_id if found else client.create_experiment(DIAGNOSTICS_EXPERIMENT)
+    )
+    run = client.create_run(experiment_id, run_name=f"diagnose-{'-'.join(names)}")
+    run_id = run.info.run_id
+    client.log_param(run_id, "activations", ",".join(names))
+    client.log_param(run_id, "quick", str(quick))
+    client.log_param(run_id, "seed", str(seed))
+    client.log_artifacts(run_id, str(out))
+    client.set_terminated(run_id, status="FINISHED")
+    return run_id
+
+
+def _add_diagnose(commands) -> None:
+    diagnose = commands.add_parser(
+        "diagnose",
+        help="gradient flow, dead units, stability and capacity of activations",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  actmix-study diagnose --activations relu,gelu,actmix --quick\n"
+            "  actmix-study diagnose --activations relu,actmix,apa,prepu --out diag/ \\\n"
+            "      --tracking-uri sqlite:///actmix-runs/mlflow.db"
+        ),
+    )
+    diagnose.add_argument(
+        "--activations",
+        default="relu,gelu,actmix",
+        help="comma-separated registry names (default relu,gelu,actmix; see `models`)",
+    )
+    diagnose.add_argument(
+        "--quick", action="store_true", help="tiny networks and few steps (seconds)"
+    )
+    diagnose.add_argument("--seed", type=int, default=0, help="seed of every draw (0)")
+    diagnose.add_argument("--out", help="output folder (default actmix-results/diagnostics-<time>)")
+    diagnose.add_argument(
+        "--tracking-uri", help=f"also log the folder to MLflow ({DIAGNOSTICS_EXPERIMENT!r})"
+    )
+    diagnose.set_defaults(handler=_command_diagnose)
+
+
+def add_analysis_commands(commands) -> None:
+    """Add ``analyze``, ``diagnose`` and ``report`` to argparse's subparsers ``commands``."""
+    _add_analyze(commands)
+    _add_diagnose(commands)
