@@ -38,6 +38,26 @@ BASELINES = {
         "train.entropy.warmup_fraction": 0.25,
         "mlp.activation.basis": "sin,tanh,relu,identity",
     },
+    "apa": {
+        **MLP_BASELINE,
+        "mlp.activation.lambda_init": 1.0,
+        "mlp.activation.kappa_init": 1.0,
+        "mlp.activation.per_layer": False,
+    },
+    "aglu": {
+        **MLP_BASELINE,
+        "mlp.activation.lambda_init": 1.0,
+        "mlp.activation.kappa_init": 1.0,
+        "mlp.activation.per_layer": False,
+    },
+    "prepu": {**MLP_BASELINE, "mlp.activation.scale_init": 0.0},
+    "ditac": {
+        **MLP_BASELINE,
+        "mlp.activation.n_cells": 10,
+        "mlp.activation.init_scale": 0.0,
+        "mlp.activation.prior_weight.enabled": False,
+        "mlp.activation.prior_length_scale": 0.1,
+    },
     "xgboost": {
         "xgboost.learning_rate": 0.05,
         "xgboost.max_depth": 6,
@@ -54,9 +74,19 @@ BASELINES = {
 SEED_OPTIONS = {
     "actmix": {"relu_bias": 0.0, "omega_0": 1.0, "basis": ["sin", "tanh", "relu", "identity"]},
     "prelu": {"init": 0.25},
+    "apa": {"lambda_init": 1.0, "kappa_init": 1.0, "per_layer": False},
+    "aglu": {"lambda_init": 1.0, "kappa_init": 1.0, "per_layer": False},
+    "prepu": {"scale_init": 0.0},
+    "ditac": {
+        "interval": [-3.0, 3.0],
+        "n_cells": 10,
+        "init_scale": 0.0,
+        "prior_weight": 0.0,
+        "prior_length_scale": 0.1,
+    },
 }
 MODELS = {"mlp": "relu", "relu": "relu", "gelu": "gelu", "prelu": "prelu", "actmix": "actmix"}
-MODELS["xgboost"] = "xgboost"
+MODELS.update(apa="apa", aglu="aglu", prepu="prepu", ditac="ditac", xgboost="xgboost")
 
 
 def assert_same_config(actual, expected, where="config"):
@@ -289,7 +319,7 @@ def test_space_for_an_unknown_model_lists_the_valid_ones():
 
 
 def test_load_space_by_unknown_name_or_missing_path():
-    with pytest.raises(ValueError, match=r"unknown search space \'actmixx\'.*actmix, gelu, mlp"):
+    with pytest.raises(ValueError, match=r"unknown search space \'actmixx\'.*actmix, .*gelu, mlp"):
         load_space("actmixx")
     with pytest.raises(FileNotFoundError, match=r"nowhere\.yaml"):
         load_space("/nowhere/nowhere.yaml")
