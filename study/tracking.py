@@ -271,6 +271,8 @@ class MlflowTrialLogger(Callback):
             self.client.log_batch(run_id, metrics=metrics)
         if result.get("final") and result.get("mixing_weights"):
             self._log_heatmap(run_id, result["mixing_weights"], result["basis"])
+        if result.get("final") and result.get("curves"):
+            self._log_curves(run_id, result["curve_grid"], result["curves"])
         if result.get("final") and result.get("model_file"):
             self._log_model(run_id, result["model_file"])
 
@@ -280,6 +282,20 @@ class MlflowTrialLogger(Callback):
         with tempfile.TemporaryDirectory() as directory:
             path = Path(directory) / "model.pt"
             path.write_bytes(base64.b64decode(encoded))
+            self.client.log_artifact(run_id, str(path))
+
+    def _log_curves(self, run_id: str, grid, curves) -> None:
+        import numpy as np
+
+        from actmix.plots import plot_learned_curves, save_figure
+
+        figure = plot_learned_curves(
+            np.asarray(grid),
+            [np.asarray(c) for c in curves],
+            title=f"{self.model}: learned activation curves (fold 0)",
+        )
+        with tempfile.TemporaryDirectory() as directory:
+            path = save_figure(figure, Path(directory) / "learned_curves.png")
             self.client.log_artifact(run_id, str(path))
 
     def _log_heatmap(self, run_id: str, weights, basis) -> None:

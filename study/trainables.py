@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from actmix.activations import activation_curves
 from actmix.config import RunConfig
 from actmix.cv import build_members, score_rows
 from actmix.data import load_dataset
@@ -216,7 +217,13 @@ def _train_mlp(config: RunConfig, settings: StudySettings, dataset: Dataset, fol
             f"({outcome.diverged_reason} at epoch {outcome.diverged_epoch})"
         )
     final["model_file"] = _model_file(batched.model)
+    trainable_shape = any(p.numel() for p in batched.model.activations.parameters())
     mixing = batched.model.mixing_weights()
+    if mixing is None and trainable_shape:
+        # learned shapes of a few neurons (fold 0): the driver plots them for the run
+        grid = np.linspace(-3.0, 3.0, 121)
+        final["curve_grid"] = grid.tolist()
+        final["curves"] = [c.tolist() for c in activation_curves(batched.model, grid, neurons=4)]
     if mixing is not None:
         # first member (fold 0, first seed): the driver plots it as the trial's heatmap
         final["mixing_weights"] = [layer[0].detach().cpu().tolist() for layer in mixing]

@@ -242,3 +242,30 @@ def test_bad_run_input_writes_nothing(local_ray, tmp_path, capsys, argv, message
     if (store / "mlflow.db").exists():
         client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
         assert client.get_experiment_by_name("bad") is None
+
+
+def test_trainable_activation_trials_log_their_learned_curves(local_ray, tmp_path):  # noqa: ARG001
+    store = tmp_path / "store"
+    assert (
+        main(
+            [
+                "run",
+                "--name",
+                "prelu",
+                "--model",
+                "prelu",
+                "--trials",
+                "1",
+                "--folds",
+                "2",
+                "--epochs",
+                "2",
+                "--store",
+                str(store),
+            ]
+        )
+        == 0
+    )
+    client, _, children = _runs(f"sqlite:///{store / 'mlflow.db'}", "prelu")
+    artifacts = {a.path for a in client.list_artifacts(children[0].info.run_id)}
+    assert {"learned_curves.png", "model.pt", "config.yaml"} <= artifacts
