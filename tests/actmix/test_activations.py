@@ -1,11 +1,14 @@
 import math
+import warnings
 
 import pytest
 import torch
 
+import actmix.activations.actmix as actmix_module
 from actmix.activations import (
     ACTIVATIONS,
     BASIS_FUNCTIONS,
+    DEFAULT_BASIS,
     ActMix,
     actmix_function,
     available_activations,
@@ -156,3 +159,157 @@ def test_actmix_rejects_bad_options():
 def test_registry_has_the_fixed_set():
     expected = {"relu", "gelu", "prelu", "leaky_relu", "elu", "silu", "tanh", "sigmoid", "identity"}
     assert expected | {"actmix"} <= set(ACTIVATIONS)
+
+
+# --- compiled and eager kernels of ActMix ----------------------------------------------------
+
+
+def _reference_mixture(z, alpha, omega, basis):
+    """Plain autograd reference: stack every basis output, weight, sum."""
+    functions = {
+        "sin": lambda v: torch.sin(omega * v),
+        "tanh": torch.tanh,
+        "relu": torch.relu,
+        "identity": lambda v: v,
+        "sigmoid": torch.sigmoid,
+        "silu": lambda v: v * torch.sigmoid(v),
+    }
+    stack = torch.stack([functions[name](z) for name in basis], dim=-1)
+    return (stack * alpha[:, None]).sum(dim=-1)
+
+
+def _forward_backward(function, z, alpha, grad_out):
+    z, alpha = z.detach().requires_grad_(), alpha.detach().requires_grad_()
+    out = function(z, alpha)
+    out.backward(grad_out)
+    return out.detach(), z.grad, alpha.grad
+
+
+def _random_inputs(basis, shape=(3, 37, 13), dtype=torch.float32):
+    generator = torch.Generator().manual_seed(5)
+    members, _, width = shape
+    z = 2 * torch.randn(shape, generator=generator, dtype=dtype)
+    logits = torch.randn(members, width, len(basis), generator=generator, dtype=dtype)
+    grad_out = torch.randn(shape, generator=generator, dtype=dtype)
+    return z, torch.softmax(logits, dim=-1), grad_out
+
+
+@pytest.fixture
+def fresh_compile(monkeypatch):
+    """Compile even tiny inputs, from a clean cache and no earlier failure; restored after."""
+    monkeypatch.delenv(actmix_module.COMPILE_ENV, raising=False)
+    monkeypatch.setattr(actmix_module, "_COMPILE_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(actmix_module, "_compiled", {})
+    monkeypatch.setattr(actmix_module, "_compile_error", None)
+    calls = []
+    real_compile = torch.compile
+
+    def recording_compile(function, **options):
+        calls.append(function.__name__)
+        return real_compile(function, **options)
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    return calls
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("basis", [DEFAULT_BASIS, BASIS_FUNCTIONS, ("silu", "relu")])
+def test_actmix_compiled_and_eager_match_a_reference(basis, fresh_compile, monkeypatch):
+    z, alpha, grad_out = _random_inputs(basis)
+
+    def ours(z, alpha):
+        return actmix_function(z, alpha, omega=1.7, basis=basis)
+
+    expected = _forward_backward(
+        lambda z, alpha: _reference_mixture(z, alpha, 1.7, basis), z, alpha, grad_out
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # a fallback would warn
+        compiled = _forward_backward(ours, z, alpha, grad_out)
+    assert len(fresh_compile) == 2, "forward and backward kernels should be compiled"
+    assert actmix_module._compile_error is None
+    monkeypatch.setenv(actmix_module.COMPILE_ENV, "0")
+    eager = _forward_backward(ours, z, alpha, grad_out)
+    for name, want, got_compiled, got_eager in zip(
+        ("out", "grad_z", "grad_alpha"), expected, compiled, eager, strict=True
+    ):
+        assert torch.allclose(got_compiled, want, rtol=1e-5, atol=1e-5), name
+        assert torch.allclose(got_eager, want, rtol=1e-5, atol=1e-5), name
+
+
+@pytest.mark.slow
+def test_actmix_compiled_gradcheck_and_no_recompiles_across_shapes(fresh_compile):
+    basis = ("sin", "tanh", "sigmoid", "relu", "identity")
+    z, alpha, _ = _random_inputs(basis, shape=(2, 7, 5), dtype=torch.float64)
+    assert torch.autograd.gradcheck(
+        lambda z, a: actmix_function(z, a, omega=3.0, basis=basis),
+        (z.requires_grad_(), alpha.requires_grad_()),
+    )
+    # float32, once per graph: later batch sizes, member counts (> 1) and omegas reuse it
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    for members, batch, omega in [(3, 37, 1.0), (3, 50, 2.0), (6, 61, 0.5)]:
+        z, alpha, grad_out = _random_inputs(basis, shape=(members, batch, 13))
+        got = _forward_backward(
+            lambda z, a, omega=omega: actmix_function(z, a, omega=omega, basis=basis),
+            z,
+            alpha,
+            grad_out,
+        )
+        want = _forward_backward(
+            lambda z, a, omega=omega: _reference_mixture(z, a, omega, basis), z, alpha, grad_out
+        )
+        for expected, actual in zip(want, got, strict=True):
+            assert torch.allclose(actual, expected, rtol=1e-5, atol=1e-5)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] - graphs == 2
+    assert len(fresh_compile) == 2 and actmix_module._compile_error is None
+
+
+def test_actmix_compile_env_zero_never_compiles(fresh_compile, monkeypatch):
+    monkeypatch.setenv(actmix_module.COMPILE_ENV, "0")
+    basis = ("tanh", "identity")
+    z, alpha, grad_out = _random_inputs(basis)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = _forward_backward(lambda z, a: actmix_function(z, a, basis=basis), z, alpha, grad_out)
+    want = _forward_backward(lambda z, a: _reference_mixture(z, a, 1.0, basis), z, alpha, grad_out)
+    assert fresh_compile == []
+    for expected, actual in zip(want, got, strict=True):
+        assert torch.allclose(actual, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_actmix_compile_env_rejects_unknown_values(monkeypatch):
+    monkeypatch.setenv(actmix_module.COMPILE_ENV, "maybe")
+    monkeypatch.setattr(actmix_module, "_COMPILE_MIN_ELEMENTS", 0)
+    with pytest.raises(ValueError, match="ACTMIX_COMPILE='maybe'"):
+        actmix_function(torch.randn(1, 2, 3), torch.full((1, 3, 4), 0.25))
+
+
+def _raise_at_compile(_function, **_options):
+    raise RuntimeError("no C++ compiler found")
+
+
+def _raise_at_first_call(_function, **_options):
+    def broken(*_args):
+        raise RuntimeError("inductor failed\nlong traceback")
+
+    return broken
+
+
+@pytest.mark.usefixtures("fresh_compile")
+@pytest.mark.parametrize("broken_compile", [_raise_at_compile, _raise_at_first_call])
+def test_actmix_falls_back_to_eager_once_when_compile_fails(broken_compile, monkeypatch):
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    basis = ("sin", "relu", "silu")
+    z, alpha, grad_out = _random_inputs(basis)
+
+    def ours(z, alpha):
+        return actmix_function(z, alpha, omega=2.0, basis=basis)
+
+    with pytest.warns(RuntimeWarning, match="fell back to eager.*RuntimeError") as caught:
+        got = _forward_backward(ours, z, alpha, grad_out)
+        _forward_backward(ours, z, alpha, grad_out)
+    assert len([w for w in caught if "fell back" in str(w.message)]) == 1
+    assert "\n" not in str(caught[0].message)
+    want = _forward_backward(lambda z, a: _reference_mixture(z, a, 2.0, basis), z, alpha, grad_out)
+    for expected, actual in zip(want, got, strict=True):
+        assert torch.allclose(actual, expected, rtol=1e-5, atol=1e-6)
