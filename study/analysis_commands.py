@@ -13,24 +13,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from study.stores import add_store_options, tracking_uri
+
 __all__ = ["MODEL_ARTIFACT", "add_analysis_commands", "download_model"]
 
 MODEL_ARTIFACT = (
     "model.pt"  # what a trial run logs: member 0, written by actmix.analysis.save_model
 )
 ANALYSIS_ARTIFACTS = "analysis"  # folder of a run's artifacts that ``analyze --run`` fills
-
-
-def _mlflow_uri(args: argparse.Namespace) -> str:
-    """``--tracking-uri``, else the SQLite store in ``--store`` (which must exist)."""
-    if args.tracking_uri:
-        return args.tracking_uri
-    store = Path(args.store).expanduser().resolve()
-    if not (store / "mlflow.db").is_file():
-        raise FileNotFoundError(
-            f"no MLflow store at {store}; run a study first or pass --store/--tracking-uri"
-        )
-    return f"sqlite:///{store / 'mlflow.db'}"
 
 
 def _client(uri: str):
@@ -66,7 +56,7 @@ def _command_analyze(args: argparse.Namespace) -> int:
     from actmix.analysis import analyze_model, load_model
 
     if args.run:
-        uri = _mlflow_uri(args)
+        uri = tracking_uri(args, must_exist=True)
         with tempfile.TemporaryDirectory() as directory:
             model = load_model(download_model(uri, args.run, directory))
         source, default_out = f"run {args.run}", f"actmix-results/analysis-{args.run[:12]}"
@@ -87,13 +77,6 @@ def _command_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--store", default="actmix-runs", help="folder of the local stores (default actmix-runs)"
-    )
-    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite in --store)")
-
-
 def _add_analyze(commands) -> None:
     analyze = commands.add_parser(
         "analyze",
@@ -111,7 +94,7 @@ def _add_analyze(commands) -> None:
     analyze.add_argument("--out", help="output folder (default actmix-results/analysis-<name>)")
     analyze.add_argument("--member", type=int, default=0, help="member of a batched model (0)")
     analyze.add_argument("--title", help="prefix for figure titles")
-    _add_store_options(analyze)
+    add_store_options(analyze)
     analyze.set_defaults(handler=_command_analyze)
 
 

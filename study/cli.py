@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from study.stores import add_store_options, tracking_uri
+
 __all__ = ["main"]
 
 EXIT_USAGE = 2
@@ -178,19 +180,6 @@ def _command_models(_: argparse.Namespace) -> int:
     return 0
 
 
-def _tracking_uri(args: argparse.Namespace, *, must_exist: bool) -> str:
-    from study.runner import default_store_uris
-
-    if args.tracking_uri:
-        return args.tracking_uri
-    store = Path(args.store).expanduser().resolve()
-    if must_exist and not (store / "mlflow.db").is_file():
-        raise UsageError(
-            f"no MLflow store at {store}; run a study first or pass --store/--tracking-uri"
-        )
-    return default_store_uris(store)[0]
-
-
 def _command_run(args: argparse.Namespace) -> int:
     from study.leaderboard import format_frame, study_trials
     from study.runner import StudyRequest, run_study
@@ -236,7 +225,7 @@ def _command_resume(args: argparse.Namespace) -> int:
 def _command_leaderboard(args: argparse.Namespace) -> int:
     from study.leaderboard import best_per_model, format_frame, study_trials
 
-    uri = _tracking_uri(args, must_exist=True)
+    uri = tracking_uri(args, must_exist=True)
     if args.study:
         frame = study_trials(uri, args.study)
     else:
@@ -250,7 +239,7 @@ def _command_leaderboard(args: argparse.Namespace) -> int:
 def _command_export_best(args: argparse.Namespace) -> int:
     from study.leaderboard import export_best
 
-    uri = _tracking_uri(args, must_exist=True)
+    uri = tracking_uri(args, must_exist=True)
     path, config = export_best(uri, args.study, args.out)
     provenance = config["provenance"]
     print(
@@ -266,7 +255,7 @@ def _command_ui(args: argparse.Namespace) -> int:
     import signal
     import subprocess
 
-    uri = _tracking_uri(args, must_exist=not args.tracking_uri)
+    uri = tracking_uri(args, must_exist=not args.tracking_uri)
     if args.host != "127.0.0.1":
         print(
             f"warning: serving the MLflow UI on {args.host}: anyone who can reach this "
@@ -313,13 +302,6 @@ def _command_spaces(_: argparse.Namespace) -> int:
     print(format_table(["space", "model", "description"], rows))
     print("use one with --space NAME, or your own file with --space PATH.yaml")
     return 0
-
-
-def _add_store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--store", default="actmix-runs", help="folder of the local stores (default actmix-runs)"
-    )
-    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite in --store)")
 
 
 def _add_study_commands(commands) -> None:
@@ -375,7 +357,7 @@ def _add_study_commands(commands) -> None:
     )
     run.add_argument("--optuna-storage", help="Optuna RDB URL (default sqlite in --store)")
     run.add_argument("--max-failures", type=int, default=1, help="retries of a crashed trial (1)")
-    _add_store_options(run)
+    add_store_options(run)
     run.set_defaults(handler=_command_run)
 
     resume = commands.add_parser(
@@ -399,7 +381,7 @@ def _add_study_commands(commands) -> None:
     board.add_argument("--study", help="rank the trials of this study")
     board.add_argument("--dataset", help="only this dataset (best-per-model view)")
     board.add_argument("--format", choices=["table", "csv", "markdown", "json"], default="table")
-    _add_store_options(board)
+    add_store_options(board)
     board.set_defaults(handler=_command_leaderboard)
 
     export = commands.add_parser(
@@ -409,7 +391,7 @@ def _add_study_commands(commands) -> None:
     )
     export.add_argument("--study", required=True)
     export.add_argument("--out", required=True, help="YAML file to write")
-    _add_store_options(export)
+    add_store_options(export)
     export.set_defaults(handler=_command_export_best)
 
     ui = commands.add_parser(
@@ -418,7 +400,7 @@ def _add_study_commands(commands) -> None:
         epilog="examples:\n  actmix-study ui\n  actmix-study ui --store runs --port 5050",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_store_options(ui)
+    add_store_options(ui)
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     ui.set_defaults(handler=_command_ui)

@@ -27,6 +27,7 @@ from actmix.data import load_dataset
 from actmix.splits import make_folds
 from study.search import SchedulerKind, build_scheduler, build_searcher, optuna_trial_counts
 from study.spaces import SearchSpace, load_space, space_for_model
+from study.stores import default_store_uris
 from study.tracking import (
     MlflowTrialLogger,
     check_tracking_uri,
@@ -154,11 +155,6 @@ class _Plan:
             task=request.task,
             checkpoint_every=request.checkpoint_every,
         )
-
-
-def default_store_uris(store: Path) -> tuple[str, str]:
-    """MLflow and Optuna SQLite URIs inside ``store``."""
-    return f"sqlite:///{store / 'mlflow.db'}", f"sqlite:///{store / 'optuna.db'}"
 
 
 def _absolute_dataset(spec: str) -> str:
