@@ -73,6 +73,8 @@ TARGETS = {
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """How long to measure: full run or --quick smoke run."""
+
     windows: int  # timed windows per model, interleaved
     window_seconds: float  # rough length of one window
     fold_repeats: int  # timed repeats of each way to train the folds (median)
