@@ -253,3 +253,65 @@ def plot_learned_curves(
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+# --- study report (study.report) -----------------------------------------------------------
+
+__all__ += ["plot_fold_scores", "plot_optimisation_history", "plot_param_importances"]
+
+
+def plot_optimisation_history(
+    numbers: Sequence[int],
+    values: Sequence[float],
+    best_so_far: Sequence[float],
+    *,
+    objective: str,
+    title: str = "Optimisation history",
+):
+    """Each completed trial's objective and the best value reached up to it."""
+    if not numbers:
+        raise ValueError("no completed trials to plot")
+    figure, axis = plt.subplots(figsize=(6.5, 4))
+    axis.scatter(numbers, values, s=18, color="tab:blue", alpha=0.7, label="trial")
+    axis.step(numbers, best_so_far, where="post", color="tab:red", label="best so far")
+    axis.set_xlabel("trial number")
+    axis.set_ylabel(objective)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    axis.set_title(title)
+    return figure
+
+
+def plot_param_importances(
+    importances: dict[str, float], *, title: str = "Hyper-parameter importance"
+):
+    """Horizontal bars, most important on top (fANOVA shares of the objective's variance)."""
+    if not importances:
+        raise ValueError("no importances to plot")
+    names = sorted(importances, key=importances.__getitem__)
+    figure, axis = plt.subplots(figsize=(6.5, 0.9 + 0.32 * len(names)))
+    axis.barh(range(len(names)), [importances[name] for name in names], color="tab:green")
+    axis.set_yticks(range(len(names)), names, fontsize=8)
+    axis.set_xlabel("importance (share of objective variance)")
+    axis.set_xlim(0, max(1e-9, max(importances.values())) * 1.1)
+    axis.set_title(title)
+    return figure
+
+
+def plot_fold_scores(
+    scores: dict[str, dict[int, float]], *, metric: str, title: str = "Test score per fold"
+):
+    """One line per model over the outer folds: paired differences are visible at a glance."""
+    if not scores:
+        raise ValueError("no models to plot")
+    figure, axis = plt.subplots(figsize=(6.5, 4))
+    for label, by_fold in scores.items():
+        folds = sorted(by_fold)
+        axis.plot([f + 1 for f in folds], [by_fold[f] for f in folds], marker="o", label=label)
+    axis.set_xticks(sorted({f + 1 for by_fold in scores.values() for f in by_fold}))
+    axis.set_xlabel("outer fold (1-based)")
+    axis.set_ylabel(f"test {metric}")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    axis.set_title(title)
+    return figure

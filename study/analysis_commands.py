@@ -176,7 +176,97 @@ def _add_diagnose(commands) -> None:
     diagnose.set_defaults(handler=_command_diagnose)
 
 
+# --- report --------------------------------------------------------------------------------
+
+REPORT_ARTIFACTS = "report"  # folder of a study parent run's artifacts that ``report`` fills
+
+
+def _command_report(args: argparse.Namespace) -> int:
+    from study.report import build_report
+    from study.report_html import verdict, write_report
+
+    uri = tracking_uri(args, must_exist=True)
+    studies, experiments = args.study or [], args.experiment or []
+    if not studies and not experiments:
+        studies = _all_studies(uri)
+    report = build_report(uri, studies=studies, experiments=experiments, seed=args.seed)
+    out = Path(args.out or f"actmix-results/report-{int(report.created)}")
+    files = write_report(report, out)
+    print(
+        f"report on {', '.join(report.sources)}: {len(report.runs)} final run(s) on "
+        f"{len(report.datasets)} dataset(s), {len(report.histories)} study history(ies)"
+    )
+    for comparison in report.comparisons:
+        print(f"  {comparison.dataset}: actmix vs {comparison.other_model}: {verdict(comparison)}")
+    if report.ranks:
+        ranks = ", ".join(f"{model} {rank:.2f}" for model, rank in report.ranks.items())
+        print(f"  mean ranks: {ranks}")
+    print(f"{len(files)} files in {out}; open {out / 'report.html'}")
+    logged = _log_report(uri, studies, out)
+    if logged:
+        print(f"logged to the parent run of {', '.join(logged)} under {REPORT_ARTIFACTS}/")
+    return 0
+
+
+def _all_studies(uri: str) -> list[str]:
+    from study.tags import TAG_ROLE
+
+    client = _client(uri)
+    experiments = [e for e in client.search_experiments() if e.name != "Default"]
+    names = []
+    for experiment in experiments:
+        role = f"tags.`{TAG_ROLE}` in ('study', 'final')"
+        if client.search_runs([experiment.experiment_id], filter_string=role, max_results=1):
+            names.append(experiment.name)
+    if not names:
+        raise ValueError(f"no studies in {uri}; run one with `actmix-study run`")
+    return names
+
+
+def _log_report(uri: str, studies: list[str], out: Path) -> list[str]:
+    """Attach the report to each study's latest parent run; returns the studies logged to."""
+    from study.report import latest_parent_run
+
+    client = _client(uri)
+    logged = []
+    for study in studies:
+        parent = latest_parent_run(client, study)
+        if parent is not None:
+            client.log_artifacts(parent.info.run_id, str(out), REPORT_ARTIFACTS)
+            logged.append(study)
+    return logged
+
+
+def _add_report(commands) -> None:
+    report = commands.add_parser(
+        "report",
+        help="HTML report: final-CV leaderboards, paired tests, Optuna history and importance",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n"
+            "  actmix-study report --study adult-actmix --study adult-relu\n"
+            "  actmix-study report --study adult-actmix --experiment actmix-final --out rep/\n"
+            "  actmix-study report                      # every study in the store"
+        ),
+    )
+    report.add_argument(
+        "--study",
+        action="append",
+        help="a study (its final runs and Optuna history); repeat for several",
+    )
+    report.add_argument(
+        "--experiment",
+        action="append",
+        help="an MLflow experiment whose final runs join the leaderboards (e.g. actmix-final)",
+    )
+    report.add_argument("--out", help="output folder (default actmix-results/report-<time>)")
+    report.add_argument("--seed", type=int, default=0, help="seed of the importance forest (0)")
+    add_store_options(report)
+    report.set_defaults(handler=_command_report)
+
+
 def add_analysis_commands(commands) -> None:
     """Add ``analyze``, ``diagnose`` and ``report`` to argparse's subparsers ``commands``."""
     _add_analyze(commands)
     _add_diagnose(commands)
+    _add_report(commands)

@@ -142,7 +142,7 @@ def _command_cv(args: argparse.Namespace) -> int:
     if tracking_uri:
         from study.tracking import log_final_cv
 
-        experiment = config.provenance.get("study") or "actmix-final"
+        experiment = args.experiment or config.provenance.get("study") or "actmix-final"
         run_id = log_final_cv(
             tracking_uri, result, experiment=experiment, provenance=config.provenance, json_path=out
         )
@@ -430,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  actmix-study cv --dataset power_plant --model actmix --folds 10 --epochs 200\n"
             "  actmix-study cv --dataset adult --model xgboost --folds 5\n"
             "  actmix-study cv --config best.yaml --folds 10 --seeds 3\n"
+            "  actmix-study cv --dataset adult --model xgboost --split-seed 1 \\\n"
+            "      --tracking-uri sqlite:///actmix-runs/mlflow.db --experiment adult-actmix\n"
             "  actmix-study cv --dataset csv:data.csv --target price --model relu"
         ),
     )
@@ -456,6 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument(
         "--tracking-uri",
         help="log the result to MLflow as stage=final (default: the exported config's store)",
+    )
+    cv.add_argument(
+        "--experiment",
+        help="MLflow experiment of the final run (default: the exported config's study, "
+        "else actmix-final); name a study to put a baseline next to its final runs",
     )
     cv.set_defaults(handler=_command_cv)
     _add_study_commands(commands)

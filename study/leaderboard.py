@@ -11,7 +11,7 @@ from typing import Any, Literal
 import pandas as pd
 import yaml
 
-from study.tracking import TAG_DATASET, TAG_METRIC, TAG_MODE, TAG_MODEL, TAG_ROLE, TAG_STUDY
+from study.tags import TAG_DATASET, TAG_METRIC, TAG_MODE, TAG_MODEL, TAG_ROLE, TAG_STUDY
 
 __all__ = ["Format", "best_per_model", "export_best", "format_frame", "study_trials"]
 

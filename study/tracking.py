@@ -21,7 +21,20 @@ from typing import Any
 import yaml
 from ray.tune import Callback
 
+from study.tags import (
+    CV_RESULT_ARTIFACT,
+    TAG_DATASET,
+    TAG_METRIC,
+    TAG_MODE,
+    TAG_MODEL,
+    TAG_PARENT,
+    TAG_ROLE,
+    TAG_STUDY,
+    TAG_TRIAL_ID,
+)
+
 __all__ = [
+    "CV_RESULT_ARTIFACT",
     "TAG_DATASET",
     "TAG_MODEL",
     "TAG_ROLE",
@@ -34,15 +47,6 @@ __all__ = [
     "open_study_run",
     "trial_runs",
 ]
-
-TAG_ROLE = "actmix.role"  # "study" (parent), "trial" (child), "final" (cv --config)
-TAG_STUDY = "actmix.study"
-TAG_DATASET = "actmix.dataset"
-TAG_MODEL = "actmix.model"
-TAG_METRIC = "actmix.metric"  # the objective key, e.g. val_rmse_mean
-TAG_MODE = "actmix.mode"  # min | max
-TAG_TRIAL_ID = "trial_id"
-TAG_PARENT = "mlflow.parentRunId"
 
 
 def client_for(uri: str):
@@ -435,7 +439,11 @@ def log_final_cv(
             metrics=metrics,
             params=[Param(k, _as_param_value(v)) for k, v in params.items()],
         )
-        client.log_artifact(run_id, str(json_path))
+        with tempfile.TemporaryDirectory() as directory:
+            # a fixed name, so ``report`` finds it whatever the local file was called
+            named = Path(directory) / CV_RESULT_ARTIFACT
+            named.write_bytes(Path(json_path).read_bytes())
+            client.log_artifact(run_id, str(named))
         client.set_terminated(run_id, status="FINISHED")
     except BaseException:
         client.set_terminated(run_id, status="FAILED")

@@ -155,8 +155,40 @@ GRID = np.linspace(-2, 2, 9)
         lambda: plots.plot_layer_topology(np.array([[0.4, 0.15, 0.2, 0.25]] * 3), BASIS),
         lambda: plots.plot_specialisation_spectrum([np.array([0.7, 0.4]), np.array([0.6])], 4),
         lambda: plots.plot_learned_curves(GRID, [np.vstack([GRID, GRID**2])]),
+        lambda: plots.plot_optimisation_history(
+            [0, 2, 3], [3.0, 2.0, 2.5], [3.0, 2.0, 2.0], objective="val"
+        ),
+        lambda: plots.plot_param_importances({"lr": 0.7, "omega_0": 0.3}),
+        lambda: plots.plot_fold_scores(
+            {"actmix": {0: 1.0, 1: 1.2}, "relu": {0: 1.1, 1: 1.3}}, metric="rmse"
+        ),
     ],
-    ids=["entropy", "dominant", "coefficients", "effective", "topology", "spectrum", "curves"],
+    ids=[
+        "entropy",
+        "dominant",
+        "coefficients",
+        "effective",
+        "topology",
+        "spectrum",
+        "curves",
+        "history",
+        "importance",
+        "folds",
+    ],
 )
 def test_each_plot_writes_a_png(tmp_path, draw):
     assert _is_png(plots.save_figure(draw(), tmp_path / "figure.png"))
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda: plots.plot_optimisation_history([], [], [], objective="val"),
+        lambda: plots.plot_param_importances({}),
+        lambda: plots.plot_fold_scores({}, metric="rmse"),
+    ],
+    ids=["history", "importance", "folds"],
+)
+def test_report_plots_refuse_empty_input(draw):
+    with pytest.raises(ValueError, match="no "):
+        draw()

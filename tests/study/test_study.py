@@ -147,6 +147,16 @@ def test_export_best_round_trips_through_cv(actmix_study, tmp_path, capsys):
         [client.get_experiment_by_name("tiny").experiment_id], "tags.stage = 'final'"
     )
     assert len(finals) == 1 and "test_rmse_mean" in finals[0].data.metrics
+    # ... and the report reads the final run and the study's Optuna history back
+    report = tmp_path / "report"
+    assert main(["report", "--study", "tiny", "--store", str(store), "--out", str(report)]) == 0
+    data = json.loads((report / "report.json").read_text())
+    (final,) = data["leaderboards"]["power_plant"]
+    assert (final["model"], final["n"]) == ("actmix", 2)
+    assert final["mean"] == pytest.approx(result["summary"]["test_rmse"]["mean"])
+    (history,) = data["studies"]
+    assert sum(history["states"].values()) == 4
+    assert (report / "history-tiny.png").is_file()
 
 
 def test_asha_stops_a_hopeless_trial(local_ray, tmp_path):  # noqa: ARG001
