@@ -1,10 +1,12 @@
-"""What goes wrong on real clusters: a killed driver, diverging trials."""
+"""What goes wrong on real clusters: a killed driver or worker, diverging and crashing trials."""
 
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import optuna
 import pytest
@@ -13,6 +15,8 @@ from mlflow.tracking import MlflowClient
 from study.cli import main
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+CHECKPOINT_EVERY = 5  # StudySettings.checkpoint_every
 
 
 def _children(uri: str, study: str):
@@ -195,3 +199,87 @@ def test_a_crashing_trial_is_retried_then_failed(ray_session, tmp_path, capsys):
     assert sorted(t.state.name for t in study.trials) == sorted(
         "FAIL" if c.info.status == "FAILED" else "COMPLETE" for c in children
     )
+
+
+def _kill_first_trial_worker_after_a_checkpoint(results: Path, killed: list[int]) -> None:
+    """Watch the Ray results folder; once the driver knows a checkpoint, SIGKILL the worker.
+
+    A checkpoint folder appears as soon as the worker saved it; the driver learns of it
+    only with that epoch's result, which its JSON logger then appends to ``result.json``.
+    Killing in between would (correctly) restart the trial from scratch.
+    """
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not killed:
+        if any(_lines(path) > CHECKPOINT_EVERY for path in results.glob("*/*/result.json")):
+            for pid in _trainable_worker_pids():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+        time.sleep(0.02)
+
+
+def _lines(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except OSError:
+        return 0
+
+
+def _trainable_worker_pids() -> list[int]:
+    """Processes whose title Ray set to the function trainable's actor (Linux /proc)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                title = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"ray::ImplicitFunc"):
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_a_killed_worker_process_is_retried_from_its_checkpoint(ray_session, tmp_path, capsys):  # noqa: ARG001
+    store = tmp_path / "store"
+    killed: list[int] = []
+    watcher = threading.Thread(
+        target=_kill_first_trial_worker_after_a_checkpoint,
+        args=(store / "ray", killed),
+        daemon=True,
+    )
+    watcher.start()
+    code = main(
+        [
+            "run",
+            "--name",
+            "workerkill",
+            "--model",
+            "relu",
+            "--trials",
+            "2",
+            "--folds",
+            "2",
+            "--epochs",
+            "60",
+            "--scheduler",
+            "none",
+            "--max-concurrent",
+            "1",
+            "--max-failures",
+            "1",
+            "--store",
+            str(store),
+        ]
+    )
+    watcher.join(timeout=5)
+    assert code == 0
+    assert len(killed) == 1, "the watcher found no trainable worker to kill"
+    assert "2 finished" in capsys.readouterr().out
+    _, children = _children(f"sqlite:///{store / 'mlflow.db'}", "workerkill")
+    assert sorted(c.info.status for c in children) == ["FINISHED", "FINISHED"]
+    (retried,) = [c for c in children if c.data.tags.get("retries")]
+    assert retried.data.tags["retries"] == "1"
+    # from its last checkpoint, not from epoch 0
+    assert int(retried.data.tags["resumed_from_epoch"]) >= CHECKPOINT_EVERY
+    study = optuna.load_study(study_name="workerkill", storage=f"sqlite:///{store / 'optuna.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
