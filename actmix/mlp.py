@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from actmix.activations import ActivationLayer, make_activation
+from actmix.activations.base import joint_inputs
 
 __all__ = ["MLP", "member_seeds"]
 
@@ -129,10 +130,11 @@ class MLP(nn.Module):
             x = x.unsqueeze(0)
         hidden = x
         last = len(self.weights) - 1
+        extra = joint_inputs(self.activations, x.dtype)
         for index, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
             hidden = torch.baddbmm(bias, hidden, weight)
             if index < last:
-                hidden = self.activations[index](hidden)
+                hidden = self.activations[index](hidden, **extra[index])
                 if self.training and self.dropout > 0:
                     hidden = hidden * self._dropout_mask(hidden, generators)
         return hidden.squeeze(0) if squeeze else hidden

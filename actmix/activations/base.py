@@ -7,10 +7,13 @@ of one configuration train as one batched network.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 from torch import nn
 
-__all__ = ["ActivationLayer", "FixedActivation"]
+__all__ = ["ActivationLayer", "FixedActivation", "joint_inputs"]
 
 
 class ActivationLayer(nn.Module):
@@ -35,6 +38,34 @@ class ActivationLayer(nn.Module):
     def describe(self) -> dict[str, object]:
         """Plain summary for logs and exports."""
         return {"name": type(self).__name__}
+
+    @classmethod
+    def prepare_jointly(
+        cls,
+        layers: Sequence[ActivationLayer],  # noqa: ARG003 - protocol default
+        dtype: torch.dtype,  # noqa: ARG003
+    ) -> list[dict[str, Any]] | None:
+        """Keyword arguments for each layer's forward, computed for all ``layers`` at once.
+
+        A network calls this once per forward pass with all its layers of this class;
+        layers whose per-pass setup is many small operations (DiTAC's lookup grids) do
+        it in one batched computation instead of one per layer. None: nothing to share.
+        """
+        return None
+
+
+def joint_inputs(layers: Sequence[ActivationLayer], dtype: torch.dtype) -> list[dict[str, Any]]:
+    """Per layer, the extra forward arguments its class prepared jointly (often none)."""
+    extra: list[dict[str, Any]] = [{} for _ in layers]
+    by_class: dict[type, list[int]] = {}
+    for index, layer in enumerate(layers):
+        by_class.setdefault(type(layer), []).append(index)
+    for kind, indices in by_class.items():
+        prepared = kind.prepare_jointly([layers[i] for i in indices], dtype)
+        if prepared is not None:
+            for index, arguments in zip(indices, prepared, strict=True):
+                extra[index] = arguments
+    return extra
 
 
 class FixedActivation(ActivationLayer):

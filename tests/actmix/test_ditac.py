@@ -6,6 +6,8 @@ import torch
 from torch.func import functional_call
 
 from actmix.activations import ACTIVATIONS, DiTAC, activation_curves, cpab_transform
+from actmix.activations import ditac as ditac_module
+from actmix.activations.base import ActivationLayer
 from actmix.mlp import MLP
 from actmix.plots import plot_learned_curves, save_figure
 
@@ -243,3 +245,34 @@ def test_activation_curves_of_member_zero_and_their_plot(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 1000
     with pytest.raises(ValueError, match="width"):
         activation_curves(model.activations[0], x)
+
+
+def test_network_computes_all_lookup_tables_in_one_integration_with_equal_results(monkeypatch):
+    model = MLP(5, 1, (6, 6, 6), "ditac", members=2, seed=0, activation_options={"init_scale": 0.5})
+    with torch.no_grad():  # distinct transforms per layer and member
+        for k, layer in enumerate(model.activation_layers()):
+            layer.theta.add_(0.1 * (k + 1) * torch.randn(layer.theta.shape))
+    x = torch.randn(2, 7, 5, generator=torch.Generator().manual_seed(2))
+
+    def output_and_gradients():
+        model.zero_grad()
+        out = model(x)
+        out.square().sum().backward()
+        return out.detach(), [layer.theta.grad.clone() for layer in model.activation_layers()]
+
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return cpab_transform(*args, **kwargs)
+
+    monkeypatch.setattr(ditac_module, "cpab_transform", counted)
+    joint_out, joint_grads = output_and_gradients()
+    assert len(calls) == 1  # three layers, one integration
+    # the same network with each layer computing its own tables (the protocol's default)
+    monkeypatch.setattr(DiTAC, "prepare_jointly", ActivationLayer.prepare_jointly)
+    alone_out, alone_grads = output_and_gradients()
+    assert len(calls) == 4
+    torch.testing.assert_close(joint_out, alone_out, rtol=0, atol=1e-6)
+    for joint, alone in zip(joint_grads, alone_grads, strict=True):
+        torch.testing.assert_close(joint, alone, rtol=1e-6, atol=1e-7)
