@@ -272,7 +272,22 @@ def plot_optimisation_history(
     if not numbers:
         raise ValueError("no completed trials to plot")
     figure, axis = plt.subplots(figsize=(6.5, 4))
-    axis.scatter(numbers, values, s=18, color="tab:blue", alpha=0.7, label="trial")
+    values = np.asarray(values, dtype=float)
+    low, high = _robust_range(values)
+    inside = (values >= low) & (values <= high)
+    numbers = np.asarray(numbers)
+    axis.scatter(numbers[inside], values[inside], s=18, color="tab:blue", alpha=0.7, label="trial")
+    if not inside.all():
+        # a diverged or hopeless trial would squash everything else into one line
+        edge = np.where(values > high, high, low)
+        marker = np.where(values > high, "^", "v")
+        for m in ("^", "v"):
+            picked = ~inside & (marker == m)
+            if picked.any():
+                axis.scatter(numbers[picked], edge[picked], marker=m, color="tab:grey", s=30)
+        axis.scatter([], [], marker="^", color="tab:grey", label="off the axis")
+        margin = 0.05 * (high - low or 1.0)
+        axis.set_ylim(low - margin, high + margin)
     axis.step(numbers, best_so_far, where="post", color="tab:red", label="best so far")
     axis.set_xlabel("trial number")
     axis.set_ylabel(objective)
@@ -280,6 +295,18 @@ def plot_optimisation_history(
     axis.legend(fontsize=8)
     axis.set_title(title)
     return figure
+
+
+def _robust_range(values: np.ndarray) -> tuple[float, float]:
+    """Data range, cut at 3 interquartile ranges beyond the quartiles (outliers excluded)."""
+    finite = values[np.isfinite(values)]
+    if finite.size < 4:
+        return float(finite.min()), float(finite.max())
+    q1, q3 = np.percentile(finite, [25, 75])
+    spread = q3 - q1
+    low = max(float(finite.min()), q1 - 3 * spread)
+    high = min(float(finite.max()), q3 + 3 * spread)
+    return (low, high) if high > low else (float(finite.min()), float(finite.max()))
 
 
 def plot_param_importances(

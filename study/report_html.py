@@ -177,7 +177,10 @@ def _study_section(report: Report, history: StudyHistory, figures: _Figures) -> 
     parts = [f"<h2>Study {_e(name)}</h2>"]
     if history.states:
         states = ", ".join(f"{count} {state.lower()}" for state, count in history.states.items())
-        parts.append(f"<p>Optuna trials: {_e(states)}; objective {_e(history.objective)}.</p>")
+        parts.append(
+            f"<p>Optuna trials: {_e(states)}; objective {_e(history.objective)}. Trials "
+            "stopped early by ASHA count as complete, with their last reported value.</p>"
+        )
     if history.numbers:
         figure = plot_optimisation_history(
             history.numbers,

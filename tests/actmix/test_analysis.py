@@ -158,6 +158,9 @@ GRID = np.linspace(-2, 2, 9)
         lambda: plots.plot_optimisation_history(
             [0, 2, 3], [3.0, 2.0, 2.5], [3.0, 2.0, 2.0], objective="val"
         ),
+        lambda: plots.plot_optimisation_history(
+            [0, 1, 2, 3, 4], [1.0, 2.0, 3.0, 4.0, 100.0], [1.0] * 5, objective="val"
+        ),
         lambda: plots.plot_param_importances({"lr": 0.7, "omega_0": 0.3}),
         lambda: plots.plot_fold_scores(
             {"actmix": {0: 1.0, 1: 1.2}, "relu": {0: 1.1, 1: 1.3}}, metric="rmse"
@@ -172,12 +175,24 @@ GRID = np.linspace(-2, 2, 9)
         "spectrum",
         "curves",
         "history",
+        "history-outlier",
         "importance",
         "folds",
     ],
 )
 def test_each_plot_writes_a_png(tmp_path, draw):
     assert _is_png(plots.save_figure(draw(), tmp_path / "figure.png"))
+
+
+def test_history_axis_leaves_out_a_far_outlier():
+    # quartiles 2 and 4: the axis ends 3 interquartile ranges above, at 10, not at 100
+    assert plots._robust_range(np.array([1.0, 2.0, 3.0, 4.0, 100.0])) == (1.0, 10.0)
+    assert plots._robust_range(np.array([1.0, 2.0, 3.0])) == (1.0, 3.0)
+    figure = plots.plot_optimisation_history(
+        [0, 1, 2, 3, 4], [1.0, 2.0, 3.0, 4.0, 100.0], [1.0] * 5, objective="val"
+    )
+    assert figure.axes[0].get_ylim()[1] < 11
+    plots.plt.close(figure)
 
 
 @pytest.mark.parametrize(
