@@ -215,8 +215,15 @@ def _all_studies(uri: str) -> list[str]:
     experiments = [e for e in client.search_experiments() if e.name != "Default"]
     names = []
     for experiment in experiments:
-        role = f"tags.`{TAG_ROLE}` in ('study', 'final')"
-        if client.search_runs([experiment.experiment_id], filter_string=role, max_results=1):
+        # MLflow's filter grammar has no IN for tags: one query per role
+        if any(
+            client.search_runs(
+                [experiment.experiment_id],
+                filter_string=f"tags.`{TAG_ROLE}` = '{role}'",
+                max_results=1,
+            )
+            for role in ("study", "final")
+        ):
             names.append(experiment.name)
     if not names:
         raise ValueError(f"no studies in {uri}; run one with `actmix-study run`")

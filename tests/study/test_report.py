@@ -181,3 +181,11 @@ def test_unknown_study_is_one_line_and_writes_nothing(store, tmp_path, capsys):
     assert not out.exists()
     code = main(["report", "--store", str(tmp_path / "empty"), "--out", str(out)])
     assert code == 2 and not out.exists()
+
+
+def test_without_names_the_report_covers_every_study_in_the_store(store, tmp_path):
+    _, uri = store
+    assert main(["report", "--tracking-uri", uri, "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert sorted(data["sources"]) == ["actmix-final", "s1", "s2"]
+    assert sum(len(runs) for runs in data["leaderboards"].values()) == len(FINALS)
