@@ -1,0 +1,306 @@
+"""Reading search-space YAML files: the grammar, ``extends``, and every check on a space.
+
+``parse_space_file`` returns a :class:`ParsedSpace`; ``study/spaces.py`` turns it into
+the ``SearchSpace`` users work with. Every problem is a ``ValueError`` (or
+``FileNotFoundError``) naming the file, the param and what would be valid.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Mapping
+from importlib import resources
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import yaml
+
+from actmix.config import RunConfig
+from study.space_params import (
+    ACTIVATION_PREFIX,
+    DISTRIBUTIONS,
+    PARAM_TYPES,
+    SETS_FIELD,
+    XGBOOST,
+    Param,
+    build_config,
+    check_model,
+    did_you_mean,
+)
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+__all__ = ["FILE_NAME", "ParsedSpace", "bundled_directory", "bundled_names", "parse_space_file"]
+
+_TOP_LEVEL_KEYS = ("description", "model", "extends", "params")
+FILE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_OPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SEED_EPOCHS = 200  # epochs of the seed config; endpoint checks build configs with it
+
+
+class ParsedSpace(NamedTuple):
+    """A space file with ``extends`` resolved and every check passed."""
+
+    name: str
+    path: str
+    description: str
+    model: str
+    params: tuple[Param, ...]
+
+
+def parse_space_file(
+    directory: Traversable, filename: str, chain: tuple[str, ...] = ()
+) -> ParsedSpace:
+    """Parse and check ``directory/filename``; ``chain``: the files extending it (cycles)."""
+    display = str(directory.joinpath(filename))
+    if display in chain:
+        raise ValueError(f"{chain[-1]}: extends: cycle {' -> '.join((*chain, display))}")
+    data = _read_yaml(directory.joinpath(filename), display)
+    if not isinstance(data, Mapping):
+        raise ValueError(
+            f"{display}: expected a mapping with keys {', '.join(_TOP_LEVEL_KEYS)}, "
+            f"got {type(data).__name__}"
+        )
+    for key in data:
+        if key not in _TOP_LEVEL_KEYS:
+            valid = ", ".join(_TOP_LEVEL_KEYS)
+            close = difflib.get_close_matches(str(key), _TOP_LEVEL_KEYS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"{display}: unknown key {key!r}; {hint}valid keys: {valid}")
+    for key in ("description", "model", "extends"):
+        if key in data and not isinstance(data[key], str):
+            raise ValueError(f"{display}: {key}: expected a string, got {data[key]!r}")
+    params_data = data.get("params") or {}
+    if not isinstance(params_data, Mapping):
+        raise ValueError(f"{display}: params: expected a mapping name -> distribution")
+    params: dict[str, Param] = {}
+    parent = None
+    if "extends" in data:
+        parent = parse_space_file(
+            directory, _extends_file(directory, data["extends"], display), (*chain, display)
+        )
+        params = {param.name: param for param in parent.params}
+    for name, spec in params_data.items():
+        where = f"{display}: params.{name}"
+        if not isinstance(name, str):
+            raise ValueError(f"{where}: param names are strings, got {name!r}")
+        _check_name(name, where)
+        params[name] = _parse_param(name, spec, where)
+    space = ParsedSpace(
+        name=filename.removesuffix(".yaml").removesuffix(".yml"),
+        path=display,
+        description=data.get("description", parent.description if parent else ""),
+        model=data.get("model", parent.model if parent else ""),
+        params=tuple(params.values()),
+    )
+    _check_space(space)
+    return space
+
+
+def _read_yaml(location: Traversable, display: str) -> Any:
+    if not location.is_file():
+        raise FileNotFoundError(f"search space file not found: {display}")
+    text = location.read_text(encoding="utf-8")
+    try:
+        _reject_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), display)
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ValueError(f"cannot parse {display}{line}: {problem}") from None
+
+
+def _reject_duplicate_keys(node: yaml.Node | None, display: str) -> None:
+    """safe_load keeps the last of two equal keys silently; a repeated param is a typo."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    line = key.start_mark.line + 1
+                    raise ValueError(f"{display} (line {line}): duplicate key {key.value!r}")
+                seen.add(key.value)
+            _reject_duplicate_keys(value, display)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _reject_duplicate_keys(item, display)
+
+
+def _extends_file(directory: Traversable, target: str, display: str) -> str:
+    stem = target.removesuffix(".yaml")
+    if not FILE_NAME.fullmatch(stem):
+        raise ValueError(
+            f"{display}: extends: expected the name of a space file in the same directory, "
+            f"got {target!r}"
+        )
+    if not directory.joinpath(f"{stem}.yaml").is_file():
+        raise ValueError(
+            f"{display}: extends: no space file {target!r} next to it "
+            f"({directory.joinpath(f'{stem}.yaml')} does not exist)"
+        )
+    return f"{stem}.yaml"
+
+
+def _check_name(name: str, where: str) -> None:
+    if name == "train.epochs":
+        raise ValueError(f"{where}: train.epochs may not be searched: the study sets the epochs")
+    if name.startswith(ACTIVATION_PREFIX):
+        if not _OPTION_NAME.fullmatch(name.removeprefix(ACTIVATION_PREFIX)):
+            raise ValueError(f"{where}: expected mlp.activation.<option>, got {name!r}")
+        return
+    if name not in PARAM_TYPES:
+        hint = did_you_mean(name, [*PARAM_TYPES, "mlp.activation.<option>"], "params")
+        raise ValueError(f"{where}: unknown param {name!r}{hint}")
+
+
+def _parse_param(name: str, spec: Any, where: str) -> Param:
+    valid = ", ".join(DISTRIBUTIONS)
+    if not isinstance(spec, Mapping):
+        raise ValueError(
+            f"{where}: expected a mapping with one distribution ({valid}), got {spec!r}"
+        )
+    for key in spec:
+        if key not in DISTRIBUTIONS and key != "log":
+            raise ValueError(f"{where}: unknown distribution {key!r}; valid: {valid}")
+    kinds = [key for key in spec if key in DISTRIBUTIONS]
+    if len(kinds) != 1:
+        got = ", ".join(kinds) or "none"
+        raise ValueError(f"{where}: expected exactly one distribution, got {got}; valid: {valid}")
+    kind = kinds[0]
+    argument = spec[kind]
+    log = spec.get("log", False)
+    if "log" in spec and kind != "int":
+        raise ValueError(f"{where}: 'log' goes only with int (use loguniform for floats)")
+    if not isinstance(log, bool):
+        raise ValueError(f"{where}: log: expected true or false, got {log!r}")
+    if PARAM_TYPES.get(name) is int and kind in ("uniform", "loguniform", "zero_or_loguniform"):
+        raise ValueError(f"{where}: {name} is an integer; use int: [low, high] or choice")
+    if kind == "fixed":
+        return Param(name, kind, value=_fixed_value(argument, where))
+    if kind == "choice":
+        return Param(name, kind, choices=_choices(argument, where))
+    low, high = _bounds(kind, argument, log, where)
+    return Param(name, kind, low=low, high=high, log=log)
+
+
+def _bounds(kind: str, argument: Any, log: bool, where: str) -> tuple[float, float]:
+    numbers = [_number(v) for v in argument] if isinstance(argument, list) else []
+    if len(numbers) != 2 or None in numbers:
+        raise ValueError(f"{where}: {kind}: expected [low, high], got {argument!r}")
+    low, high = numbers
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"{where}: {kind}: bounds must be finite, got [{low}, {high}]")
+    if low > high:
+        raise ValueError(f"{where}: low {low} > high {high}")
+    if kind == "int":
+        if not (float(low).is_integer() and float(high).is_integer()):
+            raise ValueError(f"{where}: int needs integer bounds, got [{low}, {high}]")
+        low, high = int(low), int(high)
+    if (kind in ("loguniform", "zero_or_loguniform") or log) and low <= 0:
+        label = "int with log" if kind == "int" else kind
+        raise ValueError(f"{where}: {label} needs low > 0, got {low}")
+    return low, high
+
+
+def _choices(argument: Any, where: str) -> tuple[Any, ...]:
+    if not isinstance(argument, list) or not argument:
+        raise ValueError(f"{where}: choice: expected a non-empty list, got {argument!r}")
+    seen = set()
+    for value in argument:
+        if not isinstance(value, (str, int, float, bool)):
+            raise ValueError(f"{where}: choice values are str, int, float or bool, got {value!r}")
+        if (type(value), value) in seen:
+            raise ValueError(f"{where}: choice lists {value!r} twice")
+        seen.add((type(value), value))
+    return tuple(argument)
+
+
+def _fixed_value(argument: Any, where: str) -> Any:
+    scalar = (str, int, float, bool)
+    if isinstance(argument, scalar):
+        return argument
+    if isinstance(argument, list) and all(isinstance(v, scalar) for v in argument):
+        return tuple(argument)
+    raise ValueError(f"{where}: fixed: expected a scalar or a list of scalars, got {argument!r}")
+
+
+def _check_space(space: ParsedSpace) -> None:
+    where = f"{space.path}: params"
+    names = {param.name for param in space.params}
+    if not names:
+        raise ValueError(f"{where}: no params")
+    if not space.model:
+        raise ValueError(f"{space.path}: model: missing; name an activation or 'xgboost'")
+    try:
+        check_model(space.model)
+    except ValueError as error:
+        raise ValueError(f"{space.path}: model: {error}") from None
+    is_xgboost = space.model == XGBOOST
+    for name in sorted(names):
+        if name.startswith(f"{XGBOOST}.") != is_xgboost:
+            family = "xgboost.*" if is_xgboost else "mlp.* and train.*"
+            raise ValueError(f"{where}.{name}: model {space.model!r} takes only {family} params")
+        if name in SETS_FIELD and SETS_FIELD[name] in names:
+            raise ValueError(f"{where}.{name}: give either {name} or {SETS_FIELD[name]}, not both")
+    if ("mlp.width" in names) != ("mlp.depth" in names):
+        given = "mlp.width" if "mlp.width" in names else "mlp.depth"
+        raise ValueError(
+            f"{where}.{given}: mlp.width and mlp.depth go together (widths = (width,) * depth)"
+        )
+    _check_endpoints(space)
+
+
+def _check_endpoints(space: ParsedSpace) -> None:
+    """Every bound, choice and fixed value must give a valid config on its own."""
+    base = RunConfig(model=space.model)
+    by_name = {param.name: param for param in space.params}
+    partner = {"mlp.width": "mlp.depth", "mlp.depth": "mlp.width"}
+    for param in space.params:
+        for value in _candidates(param):
+            values = {param.name: value}
+            if param.name in partner:
+                values[partner[param.name]] = _candidates(by_name[partner[param.name]])[0]
+            try:
+                build_config(
+                    values, base=base, epochs=_SEED_EPOCHS, model=space.model, source="RunConfig"
+                )
+            except ValueError as error:
+                raise ValueError(
+                    f"{space.path}: params.{param.name}: {value!r} gives an invalid config: {error}"
+                ) from None
+
+
+def _candidates(param: Param) -> tuple[Any, ...]:
+    if param.kind == "fixed":
+        return (param.value,)
+    if param.kind == "choice":
+        return param.choices
+    if param.kind == "zero_or_loguniform":
+        return (0.0, param.low, param.high)
+    return (param.low, param.high)
+
+
+def bundled_directory() -> Traversable:
+    return resources.files("study.search_spaces")
+
+
+def bundled_names() -> list[str]:
+    entries = bundled_directory().iterdir()
+    return sorted(e.name.removesuffix(".yaml") for e in entries if e.name.endswith(".yaml"))
+
+
+def _number(value: Any) -> float | None:
+    """A YAML number; also ``'1e-4'``, which YAML 1.1 reads as a string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
