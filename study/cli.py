@@ -204,12 +204,13 @@ def _print_outcome(outcome, store, format_frame, study_trials) -> int:
         if outcome.best_value is not None
         else "no trial finished"
     )
-    ui = "actmix-study ui" + ("" if store == "actmix-runs" else f" --store {store}")
+    store_option = "" if store == "actmix-runs" else f" --store {store}"
     print(
         f"study {outcome.name}: {best}; {sum(counts.values())} trials: "
         f"{counts['finished']} finished, "
         f"{counts['stopped']} stopped early, {counts['failed']} failed. "
-        f"Look: `{ui}` (parent run {outcome.parent_run_id})"
+        f"Look: `actmix-study ui{store_option}` (parent run {outcome.parent_run_id}); "
+        f"`actmix-study report --study {outcome.name}{store_option}`"
     )
     return 0
 
