@@ -16,16 +16,14 @@ from torch import nn
 __all__ = ["MemberAdamW"]
 
 
-def _per_member(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Reshape ``[M]`` so it broadcasts against ``like: [M, ...]``."""
-    return values.view(-1, *([1] * (like.dim() - 1)))
-
-
 class MemberAdamW:
     """AdamW (decoupled weight decay) with per-member clipping and update masks.
 
     With every member updating, each member follows exactly
     ``clip_grad_norm_(member_params, grad_clip)`` then ``torch.optim.AdamW``.
+    The update runs as ``torch._foreach_*`` calls over all parameters (per-member
+    factors broadcast from ``[M, 1, ...]`` views): a small MLP's step is dominated
+    by per-operation overhead, not arithmetic.
     """
 
     def __init__(
@@ -40,46 +38,58 @@ class MemberAdamW:
         grad_clip: float | None = None,
     ) -> None:
         self.params = [*decayed, *not_decayed]
-        self.decay = [weight_decay] * len(decayed) + [0.0] * len(not_decayed)
+        self.decayed = list(decayed)
+        self.weight_decay = weight_decay
         self.betas, self.eps, self.grad_clip = betas, eps, grad_clip
         device = self.params[0].device
         self.steps = torch.zeros(members, device=device)
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        # per-member factors [M] are viewed as [M, 1, ...] once per rank, not per parameter
+        self._ranks = [p.dim() for p in self.params]
 
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
 
+    def _broadcast(self, values: torch.Tensor, ranks: Sequence[int]) -> list[torch.Tensor]:
+        """``values: [M]`` viewed to broadcast against parameters of the given ranks."""
+        views = {rank: values.view(-1, *([1] * (rank - 1))) for rank in set(ranks)}
+        return [views[rank] for rank in ranks]
+
     @torch.no_grad()
     def step(self, stepping: torch.Tensor, lr: float) -> None:
         """Update members where ``stepping: [M] bool`` is true; leave the others untouched."""
         beta1, beta2 = self.betas
+        ranks = self._ranks
         mask = stepping.to(self.steps.dtype)
+        # a fill, not a multiply by the mask: a diverged member's NaN gradient times 0 is NaN
+        frozen = self._broadcast(~stepping, ranks)
         grads = [
-            torch.where(_per_member(stepping, p), p.grad, 0.0)
-            if p.grad is not None
-            else torch.zeros_like(p)
-            for p in self.params
+            p.grad.masked_fill(still, 0.0) if p.grad is not None else torch.zeros_like(p)
+            for p, still in zip(self.params, frozen, strict=True)
         ]
         if self.grad_clip is not None:
             squared = sum(g.pow(2).flatten(1).sum(dim=1) for g in grads)
             # same formula as torch.nn.utils.clip_grad_norm_
             coefficient = (self.grad_clip / (squared.sqrt() + 1e-6)).clamp_(max=1.0)
-            for g in grads:
-                g.mul_(_per_member(coefficient, g))
+            torch._foreach_mul_(grads, self._broadcast(coefficient, ranks))
         self.steps += mask
         steps = self.steps.clamp(min=1.0)
         step_size = lr / (1.0 - beta1**steps) * mask
         bias_correction2_sqrt = (1.0 - beta2**steps).sqrt()
-        keep1 = torch.where(stepping, beta1, 1.0)
-        keep2 = torch.where(stepping, beta2, 1.0)
-        for p, g, m, v, decay in zip(
-            self.params, grads, self.exp_avg, self.exp_avg_sq, self.decay, strict=True
-        ):
-            if decay:
-                p.mul_(_per_member(1.0 - lr * decay * mask, p))
-            m.mul_(_per_member(keep1, m)).add_(g, alpha=1.0 - beta1)
-            v.mul_(_per_member(keep2, v)).addcmul_(g, g, value=1.0 - beta2)
-            denom = (v.sqrt() / _per_member(bias_correction2_sqrt, v)).add_(self.eps)
-            p.sub_(m / denom * _per_member(step_size, p))
+        if self.decayed and self.weight_decay:
+            decay = 1.0 - lr * self.weight_decay * mask
+            torch._foreach_mul_(self.decayed, self._broadcast(decay, ranks[: len(self.decayed)]))
+        keep1 = 1.0 - (1.0 - beta1) * mask  # beta where stepping, 1 (no decay) where not
+        keep2 = 1.0 - (1.0 - beta2) * mask
+        torch._foreach_mul_(self.exp_avg, self._broadcast(keep1, ranks))
+        torch._foreach_add_(self.exp_avg, grads, alpha=1.0 - beta1)
+        torch._foreach_mul_(self.exp_avg_sq, self._broadcast(keep2, ranks))
+        torch._foreach_addcmul_(self.exp_avg_sq, grads, grads, value=1.0 - beta2)
+        denominators = torch._foreach_sqrt(self.exp_avg_sq)
+        torch._foreach_div_(denominators, self._broadcast(bias_correction2_sqrt, ranks))
+        torch._foreach_add_(denominators, self.eps)
+        updates = torch._foreach_div(self.exp_avg, denominators)
+        torch._foreach_mul_(updates, self._broadcast(step_size, ranks))
+        torch._foreach_sub_(self.params, updates)
