@@ -185,11 +185,15 @@ def _command_report(args: argparse.Namespace) -> int:
     from study.report import build_report
     from study.report_html import verdict, write_report
 
-    uri = tracking_uri(args, must_exist=True)
-    studies, experiments = args.study or [], args.experiment or []
-    if not studies and not experiments:
-        studies = _all_studies(uri)
-    report = build_report(uri, studies=studies, experiments=experiments, seed=args.seed)
+    studies, experiments, files = args.study or [], args.experiment or [], args.results or []
+    uri = None
+    if studies or experiments or not files:  # result files alone need no MLflow store
+        uri = tracking_uri(args, must_exist=True)
+        if not studies and not experiments and not files:
+            studies = _all_studies(uri)
+    report = build_report(
+        uri, studies=studies, experiments=experiments, result_files=files, seed=args.seed
+    )
     out = Path(args.out or f"actmix-results/report-{int(report.created)}")
     files = write_report(report, out)
     print(
@@ -202,7 +206,7 @@ def _command_report(args: argparse.Namespace) -> int:
         ranks = ", ".join(f"{model} {rank:.2f}" for model, rank in report.ranks.items())
         print(f"  mean ranks: {ranks}")
     print(f"{len(files)} files in {out}; open {out / 'report.html'}")
-    logged = _log_report(uri, studies, out)
+    logged = _log_report(uri, studies, out) if uri else []
     if logged:
         print(f"logged to the parent run of {', '.join(logged)} under {REPORT_ARTIFACTS}/")
     return 0
@@ -253,6 +257,7 @@ def _add_report(commands) -> None:
             "examples:\n"
             "  actmix-study report --study adult-actmix --study adult-relu\n"
             "  actmix-study report --study adult-actmix --experiment actmix-final --out rep/\n"
+            "  actmix-study report --results actmix-results/cv-*.json\n"
             "  actmix-study report                      # every study in the store"
         ),
     )
@@ -265,6 +270,12 @@ def _add_report(commands) -> None:
         "--experiment",
         action="append",
         help="an MLflow experiment whose final runs join the leaderboards (e.g. actmix-final)",
+    )
+    report.add_argument(
+        "--results",
+        nargs="+",
+        metavar="FILE",
+        help="cv result JSON files (`actmix-study cv --out`) to include; alone, no store is read",
     )
     report.add_argument("--out", help="output folder (default actmix-results/report-<time>)")
     report.add_argument("--seed", type=int, default=0, help="seed of the importance forest (0)")

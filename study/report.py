@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,9 +34,12 @@ __all__ = [
     "collect_final_runs",
     "latest_parent_run",
     "load_history",
+    "load_result_file",
 ]
 
 REFERENCE_MODEL = "actmix"  # the model the paired tests are about
+RESULT_FILES = "result files"  # the "experiment" of runs read from cv JSON files
+_CV_RESULT_KEYS = {"dataset", "model", "rows", "seeds", "splits", "task"}
 MIN_RANK_DATASETS = 3  # mean ranks over fewer datasets say little
 TRIAL_BOARD_ROWS = 10
 
@@ -145,6 +150,11 @@ def collect_final_runs(uri: str, experiments: list[str]) -> list[FinalRun]:
     return runs
 
 
+def _is_cv_result(data: Any) -> bool:
+    """Whether ``data`` looks like ``CVResult.to_dict()``."""
+    return isinstance(data, dict) and set(data) >= _CV_RESULT_KEYS
+
+
 def _cv_result(client, run_id: str) -> dict | None:
     names = [entry.path for entry in client.list_artifacts(run_id) if not entry.is_dir]
     # runs logged before the artifact had a fixed name carry the local file's name
@@ -154,7 +164,7 @@ def _cv_result(client, run_id: str) -> dict | None:
             with tempfile.TemporaryDirectory() as directory:
                 path = Path(client.download_artifacts(run_id, name, directory))
                 data = json.loads(path.read_text())
-            if isinstance(data, dict) and {"rows", "splits", "task"} <= set(data):
+            if _is_cv_result(data):
                 return data
     return None
 
@@ -325,7 +335,7 @@ def compare_on_dataset(runs: list[FinalRun]) -> list[Comparison]:
 class Report:
     """Everything the report shows, computed once; rendering is separate."""
 
-    tracking_uri: str
+    tracking_uri: str | None
     sources: tuple[str, ...]
     created: float
     runs: tuple[FinalRun, ...]
@@ -388,12 +398,40 @@ def _ranks(
     return means, per_dataset, note
 
 
-def build_report(uri: str, *, studies: list[str], experiments: list[str], seed: int = 0) -> Report:
-    """Collect final runs from ``studies`` + ``experiments`` and the studies' Optuna history."""
+def load_result_file(path: str | os.PathLike[str]) -> FinalRun:
+    """A final run from a ``cv`` JSON result file (``actmix-study cv --out``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no cv result file {path}")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not JSON ({error})") from None
+    if not _is_cv_result(data):
+        raise ValueError(f"{path} is not a cv result (written by `actmix-study cv --out`)")
+    return final_run_from_result(RESULT_FILES, str(path), path.stem, data)
+
+
+def build_report(
+    uri: str | None,
+    *,
+    studies: list[str],
+    experiments: list[str],
+    result_files: Sequence[str | os.PathLike[str]] = (),
+    seed: int = 0,
+) -> Report:
+    """Final runs from ``studies``, ``experiments`` and ``result_files``; studies' histories.
+
+    ``uri`` may be None when only result files are given (no MLflow store is read).
+    """
     sources = list(dict.fromkeys([*studies, *experiments]))
-    if not sources:
-        raise ValueError("name at least one --study or --experiment")
-    runs = collect_final_runs(uri, sources)
+    if not sources and not result_files:
+        raise ValueError("name at least one --study, --experiment or --results file")
+    # files first: a bad path fails before any store is read
+    from_files = [load_result_file(path) for path in result_files]
+    runs = (collect_final_runs(uri, sources) if sources else []) + from_files
+    if from_files:
+        sources.append(f"{len(from_files)} result file(s)")
     comparisons = []
     for dataset in sorted({run.dataset for run in runs}):
         comparisons += compare_on_dataset([run for run in runs if run.dataset == dataset])

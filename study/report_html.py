@@ -20,7 +20,7 @@ from actmix.plots import (
     plot_param_importances,
     save_figure,
 )
-from study.report import Comparison, FinalRun, Report, StudyHistory
+from study.report import RESULT_FILES, Comparison, FinalRun, Report, StudyHistory
 
 __all__ = ["SIGNIFICANCE", "verdict", "write_report"]
 
@@ -89,6 +89,11 @@ class _Figures:
         return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
 
 
+def _run_id(run: FinalRun) -> str:
+    """An MLflow run id, shortened, or the name of the result file the run came from."""
+    return Path(run.run_id).name if run.experiment == RESULT_FILES else run.run_id[:12]
+
+
 def _leaderboard(runs: list[FinalRun]) -> str:
     rows = [
         [
@@ -99,14 +104,14 @@ def _leaderboard(runs: list[FinalRun]) -> str:
             f"{_number(run.mean)} ± {_number(run.std)}",
             f"{run.folds} x {len(run.seeds)}",
             f"<code>{_e(run.fingerprint[:12])}</code>",
-            f"<code>{_e(run.run_id[:12])}</code>",
+            f"<code>{_e(_run_id(run))}</code>",
         ]
         for rank, run in enumerate(runs, start=1)
     ]
     metric = runs[0].metric
     better = "lower" if runs[0].lower_is_better else "higher"
     headers = ["#", "model", "run", "experiment", f"test {metric} ({better} is better)"]
-    headers += ["folds x seeds", "splits", "run id"]
+    headers += ["folds x seeds", "splits", "run id / file"]
     return _table(headers, rows, numeric={0, 4})
 
 
@@ -234,8 +239,9 @@ def write_report(report: Report, out: str | Path) -> list[Path]:
     created = time.strftime("%Y-%m-%d %H:%M", time.localtime(report.created))
     sections = [
         "<h1>ActMix Study report</h1>",
-        f"<p>{_e(created)} · sources: {_e(', '.join(report.sources))} · store "
-        f"<code>{_e(report.tracking_uri)}</code></p>",
+        f"<p>{_e(created)} · sources: {_e(', '.join(report.sources))}"
+        + (f" · store <code>{_e(report.tracking_uri)}</code>" if report.tracking_uri else "")
+        + "</p>",
         '<p class="note">Leaderboards use the final CV runs (<code>stage=final</code>): '
         "test scores on outer folds, mean ± std over folds x seeds. Paired tests compare the "
         "best actmix run with the best run of every other model on the same folds (same "

@@ -189,3 +189,34 @@ def test_without_names_the_report_covers_every_study_in_the_store(store, tmp_pat
     data = json.loads((tmp_path / "report.json").read_text())
     assert sorted(data["sources"]) == ["actmix-final", "s1", "s2"]
     assert sum(len(runs) for runs in data["leaderboards"].values()) == len(FINALS)
+
+
+def test_cv_result_files_alone_need_no_store(tmp_path, report):
+    _, from_store = report
+    files = [
+        str(result.save_json(tmp_path / f"cv-{i}.json")) for i, (_, result) in enumerate(FINALS)
+    ]
+    store, out = tmp_path / "no-store", tmp_path / "out"
+    assert main(["report", "--results", *files, "--store", str(store), "--out", str(out)]) == 0
+    assert not store.exists()  # nothing read from or written to MLflow
+    data = json.loads((out / "report.json").read_text())
+    for dataset, runs in data["leaderboards"].items():
+        expected = from_store["leaderboards"][dataset]
+        assert [(r["model"], r["mean"], r["std"]) for r in runs] == [
+            (r["model"], r["mean"], r["std"]) for r in expected
+        ]
+    assert _comparison(data, "d2", "relu")["test"] == _comparison(from_store, "d2", "relu")["test"]
+    assert data["mean_ranks"] == from_store["mean_ranks"]
+
+
+def test_a_bad_result_file_is_one_line_and_writes_nothing(tmp_path, capsys):
+    not_a_result = tmp_path / "other.json"
+    not_a_result.write_text('{"rows": []}')
+    out = tmp_path / "out"
+    for path, message in [
+        (tmp_path / "missing.json", "no cv result file"),
+        (not_a_result, "is not a cv result"),
+    ]:
+        assert main(["report", "--results", str(path), "--out", str(out)]) == 2
+        assert message in capsys.readouterr().err
+        assert not out.exists()
