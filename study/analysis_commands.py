@@ -185,17 +185,17 @@ def _command_report(args: argparse.Namespace) -> int:
     from study.report import build_report
     from study.report_html import verdict, write_report
 
-    studies, experiments, files = args.study or [], args.experiment or [], args.results or []
-    uri = None
-    if studies or experiments or not files:  # result files alone need no MLflow store
-        uri = tracking_uri(args, must_exist=True)
-        if not studies and not experiments and not files:
-            studies = _all_studies(uri)
+    studies, experiments, results = args.study or [], args.experiment or [], args.results or []
+    named = bool(studies or experiments)
+    # result files alone need no MLflow store
+    uri = tracking_uri(args, must_exist=True) if named or not results else None
+    if not named and not results:
+        studies = _all_studies(uri)
     report = build_report(
-        uri, studies=studies, experiments=experiments, result_files=files, seed=args.seed
+        uri, studies=studies, experiments=experiments, result_files=results, seed=args.seed
     )
     out = Path(args.out or f"actmix-results/report-{int(report.created)}")
-    files = write_report(report, out)
+    written = write_report(report, out)
     print(
         f"report on {', '.join(report.sources)}: {len(report.runs)} final run(s) on "
         f"{len(report.datasets)} dataset(s), {len(report.histories)} study history(ies)"
@@ -205,7 +205,7 @@ def _command_report(args: argparse.Namespace) -> int:
     if report.ranks:
         ranks = ", ".join(f"{model} {rank:.2f}" for model, rank in report.ranks.items())
         print(f"  mean ranks: {ranks}")
-    print(f"{len(files)} files in {out}; open {out / 'report.html'}")
+    print(f"{len(written)} files in {out}; open {out / 'report.html'}")
     logged = _log_report(uri, studies, out) if uri else []
     if logged:
         print(f"logged to the parent run of {', '.join(logged)} under {REPORT_ARTIFACTS}/")
