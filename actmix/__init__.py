@@ -13,17 +13,15 @@ from actmix.config import (
     config_from_dict,
     config_to_dict,
 )
-from actmix.cv import CVResult, cross_validate
+from actmix.cv import CVResult, cross_validate, final_split_seed
 from actmix.data import BUNDLED_DATASETS, load_dataset
-from actmix.metrics import compute_metrics, primary_metric
-from actmix.mlp import MLP
+from actmix.metrics import compute_metrics, fold_std, primary_metric
+from actmix.mlp import MLP, ActMixMLP
 from actmix.preprocessing import FoldArrays, prepare_fold
 from actmix.splits import Fold, Splits, make_folds
 from actmix.trainer import EpochRecord, FitResult, MemberData, fit, predict
 from actmix.types import Dataset, Task
 from actmix.xgb import XGBConfig
-
-ActMixMLP = MLP  # DESIGN.md's name for an MLP whose activation is "actmix"
 
 __version__ = "0.1.0"
 
@@ -52,7 +50,9 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "cross_validate",
+    "final_split_seed",
     "fit",
+    "fold_std",
     "load_dataset",
     "make_activation",
     "make_folds",

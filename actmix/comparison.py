@@ -1,8 +1,19 @@
-"""Comparing models on the same folds: per-fold scores, paired Wilcoxon tests, mean ranks.
+"""Paired comparisons of two models on the same rows, and Holm's correction across them.
 
-Scores of different models are only paired when they come from the same outer folds
-(same splits fingerprint); a fold's score is the mean over its training seeds, so seeds
-do not inflate the number of pairs.
+Two paired tests, both reported as a :class:`PairedTest` (A minus B, metric units):
+
+- :func:`paired_wilcoxon` on per-fold scores (a fold's score is the mean over its seeds,
+  so seeds do not inflate the number of pairs). With k folds its smallest two-sided
+  p-value is 2/2^k, so it is only run when that can go below ``alpha`` (k >= 6 at 0.05).
+- :func:`paired_bootstrap` over the rows of pooled out-of-fold predictions (every row
+  predicted once, by a model that never saw it), with a percentile interval.
+
+Scores are only paired when they come from the same folds of the same data (same splits
+fingerprint). Which model is better always follows the sign of the mean difference and
+the metric's direction, never a count of wins.
+
+>>> holm([0.01, 0.04, 0.03])
+[0.03, 0.06, 0.06]
 """
 
 from __future__ import annotations
@@ -10,11 +21,33 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-__all__ = ["PairedTest", "fold_scores", "mean_ranks", "paired_wilcoxon"]
+__all__ = [
+    "ALPHA",
+    "BOOTSTRAP_METRICS",
+    "Better",
+    "BootstrapMetric",
+    "PairedTest",
+    "TestName",
+    "better_of",
+    "fold_scores",
+    "holm",
+    "min_wilcoxon_folds",
+    "paired_bootstrap",
+    "paired_wilcoxon",
+]
+
+ALPHA = 0.05  # significance level of every test and verdict unless a caller says otherwise
+TestName = Literal["wilcoxon", "bootstrap"]
+Better = Literal["a", "b", "tie"]
+BootstrapMetric = Literal["rmse", "accuracy"]
+BOOTSTRAP_METRICS: tuple[BootstrapMetric, ...] = ("rmse", "accuracy")
+_LOWER_IS_BETTER: dict[BootstrapMetric, bool] = {"rmse": True, "accuracy": False}
+_BOOTSTRAP_CELLS = 4_000_000  # resample indices drawn per block, to bound memory
 
 
 def fold_scores(rows: Sequence[Mapping[str, Any]], key: str) -> dict[int, float]:
@@ -29,95 +62,245 @@ def fold_scores(rows: Sequence[Mapping[str, Any]], key: str) -> dict[int, float]
     return {fold: float(np.mean(values)) for fold, values in sorted(by_fold.items())}
 
 
+def better_of(mean_difference: float, *, lower_is_better: bool) -> Better:
+    """``"a"``, ``"b"`` or ``"tie"`` from the sign of A minus B and the metric's direction."""
+    if not math.isfinite(mean_difference) or mean_difference == 0:
+        return "tie"
+    a_is_lower = mean_difference < 0
+    return "a" if a_is_lower == lower_is_better else "b"
+
+
 @dataclass(frozen=True, slots=True)
 class PairedTest:
-    """Wilcoxon signed-rank test of model A against model B on the folds both have.
+    """One paired test of model A against model B; differences are A minus B.
 
-    ``mean_difference`` is A minus B in the metric's units; ``wins`` counts folds where
-    A is better (lower when ``lower_is_better``), ``losses`` where B is, ``ties`` equal.
+    ``n`` counts folds (Wilcoxon) or rows (bootstrap). ``p_value`` is None when the test
+    is not applicable, and ``note`` says why. ``statistic`` is Wilcoxon's W (the smaller
+    signed-rank sum) or None for the bootstrap. ``wins``/``losses``/``ties`` count the
+    folds (or rows, by per-row loss) where A is better / worse / equal: shown for
+    context only, they never decide ``better``.
     """
 
+    test: TestName
     n: int
-    statistic: float
-    p_value: float
+    statistic: float | None
+    p_value: float | None
     mean_difference: float
-    wins: int
-    losses: int
-    ties: int
+    lower_is_better: bool
+    ci_low: float | None = None
+    ci_high: float | None = None
+    wins: int = 0
+    losses: int = 0
+    ties: int = 0
+    note: str | None = None
 
     @property
-    def better(self) -> str:
-        """``"A"``, ``"B"`` or ``"tie"`` by the majority of folds (the sign of the test)."""
-        if self.wins == self.losses:
-            return "tie"
-        return "A" if self.wins > self.losses else "B"
+    def better(self) -> Better:
+        """The better model by the mean difference, whatever the p-value."""
+        return better_of(self.mean_difference, lower_is_better=self.lower_is_better)
 
     def to_dict(self) -> dict[str, Any]:
+        """A ``report.json`` comparison's fields, less ``dataset``, ``a``, ``b``, ``p_holm``."""
         return {
+            "test": self.test,
             "n": self.n,
             "statistic": self.statistic,
             "p_value": self.p_value,
             "mean_difference": self.mean_difference,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "better": self.better,
+            "lower_is_better": self.lower_is_better,
             "wins": self.wins,
             "losses": self.losses,
             "ties": self.ties,
+            "note": self.note,
         }
 
 
-def paired_wilcoxon(
-    a: Mapping[int, float], b: Mapping[int, float], *, lower_is_better: bool
-) -> PairedTest:
-    """Two-sided Wilcoxon signed-rank test on the folds present in both ``a`` and ``b``.
+def _check_alpha(alpha: float) -> None:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
 
-    Exact p-values for small samples without ties (scipy's ``auto``); folds with equal
-    scores are dropped from the ranks (Wilcoxon's convention) but counted as ties.
+
+def min_wilcoxon_folds(alpha: float = ALPHA) -> int:
+    """The fewest folds whose smallest two-sided signed-rank p-value, 2/2^k, is below ``alpha``.
+
+    >>> min_wilcoxon_folds(0.05)
+    6
+    """
+    _check_alpha(alpha)
+    return max(2, math.floor(math.log2(2 / alpha)) + 1)
+
+
+def _counts(signed: np.ndarray) -> tuple[int, int, int]:
+    """(wins, losses, ties) of A from differences signed so that > 0 means A is better."""
+    wins, losses = int((signed > 0).sum()), int((signed < 0).sum())
+    return wins, losses, signed.size - wins - losses
+
+
+def paired_wilcoxon(
+    a: Mapping[int, float],
+    b: Mapping[int, float],
+    *,
+    lower_is_better: bool,
+    alpha: float = ALPHA,
+) -> PairedTest:
+    """Two-sided Wilcoxon signed-rank test of A against B on the folds both have.
+
+    Run only when the common folds number at least :func:`min_wilcoxon_folds` (``alpha``);
+    with fewer, ``p_value`` is None and ``note`` gives the smallest attainable p. Exact
+    p-values for small samples without ties (scipy's ``auto``); folds with equal scores
+    are dropped from the ranks (Wilcoxon's convention) and counted as ties.
     """
     from scipy.stats import wilcoxon
 
     folds = sorted(set(a) & set(b))
-    if len(folds) < 2:
-        raise ValueError(f"a paired test needs at least 2 common folds, got {len(folds)}")
-    differences = np.array([a[fold] - b[fold] for fold in folds])
-    signed = -differences if lower_is_better else differences  # > 0: A is better
-    wins, losses = int((signed > 0).sum()), int((signed < 0).sum())
-    ties = len(folds) - wins - losses
+    if not folds:
+        raise ValueError(f"no common folds: A has {sorted(a)}, B has {sorted(b)}")
+    differences = np.array([a[fold] - b[fold] for fold in folds], dtype=float)
+    wins, losses, ties = _counts(-differences if lower_is_better else differences)
+    n, needed = len(folds), min_wilcoxon_folds(alpha)
+    statistic: float | None = None
+    p_value: float | None = None
+    note = None
     if wins + losses == 0:
         statistic, p_value = 0.0, 1.0
     else:
         result = wilcoxon(differences, zero_method="wilcox", alternative="two-sided")
-        statistic, p_value = float(result.statistic), float(result.pvalue)
+        statistic = float(result.statistic)
+        if n >= needed:
+            p_value = float(result.pvalue)
+    if n < needed:
+        p_value = None
+        note = (
+            f"Wilcoxon not applicable: with {n} folds the smallest two-sided p-value is "
+            f"2/2^{n} = {2 / 2**n:.4g}, not below {alpha}; it needs >= {needed} folds"
+        )
     return PairedTest(
-        n=len(folds),
+        test="wilcoxon",
+        n=n,
         statistic=statistic,
         p_value=p_value,
         mean_difference=float(differences.mean()),
+        lower_is_better=lower_is_better,
+        wins=wins,
+        losses=losses,
+        ties=ties,
+        note=note,
+    )
+
+
+def _row_losses(y_true: np.ndarray, prediction: np.ndarray, metric: BootstrapMetric) -> np.ndarray:
+    """Per-row squared error (rmse) or correctness (accuracy), float64 ``[n]``."""
+    if metric == "rmse":
+        if prediction.ndim != 1:
+            raise ValueError(f"rmse needs predictions of shape [n], got {prediction.shape}")
+        losses = (prediction.astype(float) - y_true.astype(float)) ** 2
+        if not np.all(np.isfinite(losses)):
+            raise ValueError("rmse needs finite targets and predictions")
+        return losses
+    if prediction.ndim == 2:  # class probabilities [n, classes]; y_true holds class codes
+        prediction = prediction.argmax(axis=1)
+    elif prediction.ndim != 1:
+        raise ValueError(
+            f"accuracy needs labels [n] or probabilities [n, c], got {prediction.shape}"
+        )
+    return (prediction == y_true).astype(float)
+
+
+def _metric_from_mean(mean_loss: np.ndarray, metric: BootstrapMetric) -> np.ndarray:
+    return np.sqrt(mean_loss) if metric == "rmse" else mean_loss
+
+
+def paired_bootstrap(
+    y_true: ArrayLike,
+    pred_a: ArrayLike,
+    pred_b: ArrayLike,
+    *,
+    metric: BootstrapMetric,
+    seed: int,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+) -> PairedTest:
+    """Paired bootstrap over rows of ``metric(A) - metric(B)`` on pooled predictions.
+
+    Each resample draws n rows with replacement (``numpy.random.default_rng(seed)``,
+    every row equally likely) and scores both models on the same rows.
+    ``mean_difference`` is the difference on all rows; ``ci_low``/``ci_high`` the
+    percentile interval at ``confidence``; the two-sided p-value is
+    ``2 * min(P*(d <= 0), P*(d >= 0))`` with the +1 correction, so it is consistent with
+    the interval and never below ``2 / (n_resamples + 1)``.
+
+    **Shapes**: ``y_true`` ``[n]``; ``pred_a``, ``pred_b`` ``[n]`` (regression values or
+    class labels) or ``[n, classes]`` probabilities for accuracy (``y_true`` = class codes).
+    """
+    if metric not in BOOTSTRAP_METRICS:
+        raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(BOOTSTRAP_METRICS)}")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    truth = np.asarray(y_true)
+    predictions = [np.asarray(pred_a), np.asarray(pred_b)]
+    if truth.ndim != 1 or truth.size < 2:
+        raise ValueError(f"y_true must have shape [n] with n >= 2, got {truth.shape}")
+    for name, prediction in zip(("pred_a", "pred_b"), predictions, strict=True):
+        if prediction.shape[:1] != truth.shape:
+            raise ValueError(f"{name} has {prediction.shape[0]} rows, y_true has {truth.size}")
+    loss_a, loss_b = (_row_losses(truth, p, metric) for p in predictions)
+    lower_is_better = _LOWER_IS_BETTER[metric]
+    observed = _metric_from_mean(np.array([loss_a.mean(), loss_b.mean()]), metric)
+
+    rng = np.random.default_rng(seed)
+    n = truth.size
+    block = max(1, _BOOTSTRAP_CELLS // n)
+    differences = np.empty(n_resamples)
+    for start in range(0, n_resamples, block):
+        rows = rng.integers(0, n, size=(min(block, n_resamples - start), n))
+        resampled_a = _metric_from_mean(loss_a[rows].mean(axis=1), metric)
+        resampled_b = _metric_from_mean(loss_b[rows].mean(axis=1), metric)
+        differences[start : start + rows.shape[0]] = resampled_a - resampled_b
+    tail = (1 - confidence) / 2
+    ci_low, ci_high = np.quantile(differences, [tail, 1 - tail])
+    below = (1 + np.count_nonzero(differences <= 0)) / (n_resamples + 1)
+    above = (1 + np.count_nonzero(differences >= 0)) / (n_resamples + 1)
+    # per-row "wins" are lower loss for rmse and higher correctness for accuracy
+    row_difference = loss_a - loss_b
+    wins, losses, ties = _counts(-row_difference if lower_is_better else row_difference)
+    return PairedTest(
+        test="bootstrap",
+        n=n,
+        statistic=None,
+        p_value=float(min(1.0, 2 * min(below, above))),
+        mean_difference=float(observed[0] - observed[1]),
+        lower_is_better=lower_is_better,
+        ci_low=float(ci_low),
+        ci_high=float(ci_high),
         wins=wins,
         losses=losses,
         ties=ties,
     )
 
 
-def mean_ranks(
-    scores: Mapping[str, Mapping[str, float]], lower_is_better: Mapping[str, bool]
-) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """Mean rank of each model over datasets (1 = best; tied scores share the mean rank).
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjusted p-values, in the input order (monotone, capped at 1).
 
-    ``scores`` is ``{dataset: {model: score}}``. Only models scored on every dataset are
-    ranked, so a model is never rewarded for skipping hard datasets. Returns the mean
-    ranks (best first) and the per-dataset ranks.
+    None marks a comparison without a p-value (e.g. a test that was not applicable): it
+    stays None and does not count towards the family size.
+
+    >>> holm([0.01, None, 0.5])
+    [0.02, None, 0.5]
     """
-    from scipy.stats import rankdata
-
-    if not scores:
-        raise ValueError("no datasets to rank")
-    common = set.intersection(*(set(models) for models in scores.values()))
-    if len(common) < 2:
-        raise ValueError("fewer than 2 models were scored on every dataset")
-    models = sorted(common)
-    per_dataset = {}
-    for dataset, by_model in scores.items():
-        values = np.array([by_model[model] for model in models], dtype=float)
-        ranks = rankdata(values if lower_is_better[dataset] else -values, method="average")
-        per_dataset[dataset] = dict(zip(models, map(float, ranks), strict=True))
-    means = {model: float(np.mean([r[model] for r in per_dataset.values()])) for model in models}
-    return dict(sorted(means.items(), key=lambda item: (item[1], item[0]))), per_dataset
+    for value in p_values:
+        if value is not None and not 0 <= value <= 1:
+            raise ValueError(f"p-values must lie in [0, 1] (or be None), got {value}")
+    tested = [(value, index) for index, value in enumerate(p_values) if value is not None]
+    tested.sort()
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for position, (value, index) in enumerate(tested):
+        # the running maximum keeps adjusted p-values in the order of the raw ones
+        running = max(running, min(1.0, (len(tested) - position) * value))
+        adjusted[index] = running
+    return adjusted

@@ -13,6 +13,8 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 from actmix.xgb import XGBConfig
 
 __all__ = [
+    "DEFAULT_DATASET",
+    "XGBOOST",
     "EntropySchedule",
     "MLPConfig",
     "RunConfig",
@@ -25,6 +27,9 @@ __all__ = [
 ]
 
 ScheduleKind = Literal["linear", "exponential", "cosine"]
+
+XGBOOST = "xgboost"  # the model name that means gradient-boosted trees, not an MLP
+DEFAULT_DATASET = "power_plant"  # what every command uses when no dataset is named
 T = TypeVar("T")
 
 
@@ -216,7 +221,7 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 def run_config_to_dict(config: RunConfig) -> dict[str, Any]:
     """``config_to_dict`` without the sections the model does not use (xgboost vs MLP)."""
     data = config_to_dict(config)
-    unused = ("mlp", "train") if config.model == "xgboost" else ("xgboost",)
+    unused = ("mlp", "train") if config.model == XGBOOST else ("xgboost",)
     for key in unused:
         data.pop(key)
     if config.dataset is None:

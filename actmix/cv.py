@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 
 from actmix.activations import check_activation
-from actmix.config import RunConfig, run_config_to_dict
-from actmix.metrics import compute_metrics, metrics_for, primary_metric
+from actmix.config import XGBOOST, RunConfig, run_config_to_dict
+from actmix.metrics import compute_metrics, fold_std, metrics_for, primary_metric
 from actmix.mlp import MLP
 from actmix.preprocessing import FoldArrays, prepare_fold
 from actmix.splits import Splits, make_folds
 from actmix.trainer import EpochRecord, FitResult, MemberData, fit, predict
-from actmix.types import Dataset
+from actmix.types import Dataset, Task
 from actmix.xgb import fit_xgboost_fold
 
 __all__ = [
@@ -34,12 +34,22 @@ __all__ = [
     "CVResult",
     "build_members",
     "cross_validate",
+    "final_split_seed",
     "package_versions",
     "score_rows",
     "summarise",
 ]
 
-XGBOOST = "xgboost"
+DEFAULT_SPLIT_SEED = 0  # the fold split of a CV when nothing else decides it
+
+
+def final_split_seed(study_split_seed: int) -> int:
+    """The split seed of the final CV of a configuration tuned on ``study_split_seed``.
+
+    Scoring a configuration on the folds it was selected on would reward the
+    selection; the final CV therefore always draws fresh folds: the study's seed + 1.
+    """
+    return int(study_split_seed) + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +58,7 @@ class CVResult:
 
     dataset: str
     source: str
-    task: str
+    task: Task
     model_name: str
     config: dict[str, Any]
     splits: dict[str, Any]
@@ -62,7 +72,7 @@ class CVResult:
 
     @property
     def primary_metric(self) -> str:
-        return primary_metric(self.task).name  # type: ignore[arg-type]
+        return primary_metric(self.task).name
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,7 +113,8 @@ def package_versions() -> dict[str, str]:
 
 
 def summarise(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, dict[str, float]]:
-    """Mean, std (ddof=1), min and max of each key over rows, ignoring NaN."""
+    """Mean, std (``fold_std``: ddof=1, NaN below two values), min and max of each key
+    over rows, ignoring NaN."""
     summary = {}
     for key in keys:
         values = np.array([row[key] for row in rows if key in row], dtype=float)
@@ -113,7 +124,7 @@ def summarise(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, 
             continue
         summary[key] = {
             "mean": float(values.mean()),
-            "std": float(values.std(ddof=1)) if values.size > 1 else 0.0,
+            "std": fold_std(values),
             "min": float(values.min()),
             "max": float(values.max()),
         }
@@ -183,7 +194,7 @@ def build_members(
     return BatchedMembers(model=model, data=data, pairs=pairs)
 
 
-def _to_original_units(prediction: np.ndarray, arrays: FoldArrays, task: str) -> np.ndarray:
+def _to_original_units(prediction: np.ndarray, arrays: FoldArrays, task: Task) -> np.ndarray:
     if task == "regression":
         return prediction * arrays.target_std + arrays.target_mean
     return prediction
@@ -255,13 +266,29 @@ def _cross_validate_xgboost(
     return rows
 
 
+def _split_seed(
+    config: RunConfig, split_seed: int | None, tuned_with_split_seed: int | None
+) -> int:
+    if split_seed is not None:
+        return split_seed
+    if tuned_with_split_seed is None:
+        recorded = config.provenance.get("split_seed")
+        # bool is an int too, but never a seed
+        if isinstance(recorded, int) and not isinstance(recorded, bool):
+            tuned_with_split_seed = recorded
+    if tuned_with_split_seed is None:
+        return DEFAULT_SPLIT_SEED
+    return final_split_seed(tuned_with_split_seed)
+
+
 def cross_validate(
     dataset: Dataset,
     config: RunConfig | None = None,
     *,
     folds: int = 10,
     seeds: Sequence[int] = (0,),
-    split_seed: int = 0,
+    split_seed: int | None = None,
+    tuned_with_split_seed: int | None = None,
     splits: Splits | None = None,
     device: str = "auto",
     on_epoch: Callable[[int, EpochRecord], None] | None = None,
@@ -269,8 +296,12 @@ def cross_validate(
 ) -> CVResult:
     """K-fold CV of ``config`` on ``dataset``: test scores per (fold, seed) and their summary.
 
-    ``splits`` (e.g. loaded with ``Splits.load``) overrides ``folds``/``split_seed`` so
-    several models can be compared on byte-identical folds.
+    The folds come from, in this order: ``splits`` (e.g. loaded with ``Splits.load``,
+    so several models are compared on byte-identical folds); an explicit
+    ``split_seed``; ``final_split_seed(tuned_with_split_seed)`` for a configuration
+    tuned on the folds of that seed, which defaults to the ``split_seed`` recorded in
+    ``config.provenance`` (an exported study configuration), so a final CV never
+    silently reuses the folds the configuration was selected on; else seed 0.
 
     >>> from actmix import load_dataset
     >>> result = cross_validate(load_dataset("power_plant"), folds=5)  # doctest: +SKIP
@@ -282,7 +313,9 @@ def cross_validate(
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct and at least one, got {list(seeds)}")
     started = time.perf_counter()
-    splits = splits if splits is not None else make_folds(dataset, folds, split_seed)
+    if splits is None:
+        seed = _split_seed(config, split_seed, tuned_with_split_seed)
+        splits = make_folds(dataset, folds, seed)
     if splits.n_rows != dataset.n_rows:
         raise ValueError(
             f"splits were made for {splits.n_rows} rows; "

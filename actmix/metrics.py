@@ -12,7 +12,7 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,6 +27,7 @@ __all__ = [
     "Direction",
     "Metric",
     "compute_metrics",
+    "fold_std",
     "get_metric",
     "metrics_for",
     "primary_metric",
@@ -194,3 +195,20 @@ def compute_metrics(
     metrics = metrics_for(task)
     y_true, prediction = _checked_inputs(task, y_true, prediction, n_classes)
     return {metric.name: metric.fn(y_true, prediction) for metric in metrics}
+
+
+def fold_std(values: Iterable[float]) -> float:
+    """Spread of scores over folds (or fold x seed runs): the sample std, ``ddof=1``.
+
+    Non-finite values (NaN from a diverged run, inf) are left out. With fewer than
+    two finite values there is no spread to estimate and the result is NaN, not 0:
+    a single run must not look perfectly stable.
+
+    >>> fold_std([1.0, 2.0, float("nan"), 3.0])
+    1.0
+    >>> fold_std([4.0])
+    nan
+    """
+    finite = np.array([float(v) for v in values], dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.std(ddof=1)) if finite.size >= 2 else math.nan

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -18,7 +18,7 @@ from torch import nn
 from actmix.activations import ActivationLayer, make_activation
 from actmix.activations.base import joint_inputs
 
-__all__ = ["MLP", "member_seeds"]
+__all__ = ["MLP", "ActMixMLP", "member_seeds"]
 
 
 def member_seeds(seed: int | Sequence[int], members: int) -> list[int]:
@@ -69,7 +69,7 @@ class MLP(nn.Module):
             raise ValueError(
                 f"bad MLP shape: in={in_features}, out={out_features}, widths={list(widths)}"
             )
-        self.spec = {
+        self.spec: dict[str, Any] = {
             "in_features": int(in_features),
             "out_features": int(out_features),
             "widths": [int(w) for w in widths],
@@ -130,7 +130,7 @@ class MLP(nn.Module):
             x = x.unsqueeze(0)
         hidden = x
         last = len(self.weights) - 1
-        extra = joint_inputs(self.activations, x.dtype)
+        extra = joint_inputs(self.activation_layers(), x.dtype)
         for index, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
             hidden = torch.baddbmm(bias, hidden, weight)
             if index < last:
@@ -159,26 +159,32 @@ class MLP(nn.Module):
     # --- activation protocol, aggregated over layers -------------------------------------
 
     def activation_layers(self) -> list[ActivationLayer]:
-        return list(self.activations)
+        # nn.ModuleList is typed as holding plain modules; each entry is an ActivationLayer
+        return [cast(ActivationLayer, layer) for layer in self.activations]
 
     def set_temperature(self, temperature: float) -> None:
-        for layer in self.activations:
+        for layer in self.activation_layers():
             layer.set_temperature(temperature)
 
     def entropy(self) -> torch.Tensor | None:
         """Mean over layers of the per-layer mixing entropy, ``[members]``; None if no mixture."""
-        values = [e for e in (layer.entropy() for layer in self.activations) if e is not None]
+        values = [
+            e for e in (layer.entropy() for layer in self.activation_layers()) if e is not None
+        ]
         return torch.stack(values).mean(dim=0) if values else None
 
     def mixing_weights(self) -> list[torch.Tensor] | None:
         """Per layer ``[members, width, K]`` mixing coefficients; None if no layer mixes."""
-        weights = [layer.mixing_weights() for layer in self.activations]
-        return None if any(w is None for w in weights) else weights
+        weights = [layer.mixing_weights() for layer in self.activation_layers()]
+        present = [w for w in weights if w is not None]
+        return present if len(present) == len(weights) else None
 
     def regularization(self) -> torch.Tensor | None:
         """Sum of the activations' own regularisers, ``[members]``; None if there are none."""
         values = [
-            r for r in (layer.regularization() for layer in self.activations) if r is not None
+            r
+            for r in (layer.regularization() for layer in self.activation_layers())
+            if r is not None
         ]
         return torch.stack(values).sum(dim=0) if values else None
 
@@ -199,3 +205,18 @@ class MLP(nn.Module):
         state["weights.0"] = state["weights.0"][:, :width]
         single.load_state_dict(state)
         return single.to(next(self.parameters()).device)
+
+
+# CamelCase: DESIGN.md names the model ActMixMLP; it builds an MLP, not a subclass
+def ActMixMLP(in_features: int, out_features: int, widths: Sequence[int], **options: Any) -> MLP:
+    """An ``MLP`` whose every hidden layer is ActMix; ``options`` as for ``MLP``.
+
+    >>> ActMixMLP(4, 1, (16,)).spec["activation"]
+    'actmix'
+    """
+    if "activation" in options:
+        raise ValueError(
+            f"ActMixMLP always uses activation 'actmix', got activation={options['activation']!r};"
+            " use MLP for another activation"
+        )
+    return MLP(in_features, out_features, widths, "actmix", **options)

@@ -39,6 +39,7 @@ def plot_mixing_weights(
         axis.set_xlabel("basis function")
         if layer == 0:
             axis.set_ylabel("neuron (sorted by dominant basis)")
+    assert image is not None, "internal error: no layer was drawn"
     figure.colorbar(image, ax=axes[0].tolist(), label="mixing weight (alpha)")
     figure.suptitle(title)
     return figure
@@ -272,23 +273,23 @@ def plot_optimisation_history(
     if not numbers:
         raise ValueError("no completed trials to plot")
     figure, axis = plt.subplots(figsize=(6.5, 4))
-    values = np.asarray(values, dtype=float)
-    low, high = _robust_range(values)
-    inside = (values >= low) & (values <= high)
-    numbers = np.asarray(numbers)
-    axis.scatter(numbers[inside], values[inside], s=18, color="tab:blue", alpha=0.7, label="trial")
+    scores = np.asarray(values, dtype=float)
+    low, high = _robust_range(scores)
+    inside = (scores >= low) & (scores <= high)
+    trials = np.asarray(numbers)
+    axis.scatter(trials[inside], scores[inside], s=18, color="tab:blue", alpha=0.7, label="trial")
     if not inside.all():
         # a diverged or hopeless trial would squash everything else into one line
-        edge = np.where(values > high, high, low)
-        marker = np.where(values > high, "^", "v")
+        edge = np.where(scores > high, high, low)
+        marker = np.where(scores > high, "^", "v")
         for m in ("^", "v"):
             picked = ~inside & (marker == m)
             if picked.any():
-                axis.scatter(numbers[picked], edge[picked], marker=m, color="tab:grey", s=30)
+                axis.scatter(trials[picked], edge[picked], marker=m, color="tab:grey", s=30)
         axis.scatter([], [], marker="^", color="tab:grey", label="off the axis")
         margin = 0.05 * (high - low or 1.0)
         axis.set_ylim(low - margin, high + margin)
-    axis.step(numbers, best_so_far, where="post", color="tab:red", label="best so far")
+    axis.step(trials, best_so_far, where="post", color="tab:red", label="best so far")
     axis.set_xlabel("trial number")
     axis.set_ylabel(objective)
     axis.grid(alpha=0.3)

@@ -16,10 +16,22 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
+from actmix._frames import check_dataset
 from actmix.splits import Fold
 from actmix.types import Dataset
 
-__all__ = ["FoldArrays", "build_preprocessor", "prepare_fold", "unstandardise"]
+__all__ = [
+    "MIN_STEPS_PER_EPOCH",
+    "FoldArrays",
+    "build_preprocessor",
+    "effective_batch_size",
+    "prepare_fold",
+    "unstandardise",
+]
+
+# Fewest optimiser steps an epoch takes when the training rows allow it (see
+# ``effective_batch_size``).
+MIN_STEPS_PER_EPOCH = 4
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -135,7 +147,11 @@ def _check_fold(dataset: Dataset, fold: Fold) -> None:
 
 
 def prepare_fold(dataset: Dataset, fold: Fold) -> FoldArrays:
-    """Fit the preprocessor on ``fold.train_idx`` and transform train, val and test rows."""
+    """Fit the preprocessor on ``fold.train_idx`` and transform train, val and test rows.
+
+    Raises ``ValueError`` for a dataset ``check_dataset`` refuses (e.g. infinite features).
+    """
+    check_dataset(dataset)
     _check_fold(dataset, fold)
     features = _feature_frame(dataset)
     preprocessor = build_preprocessor(dataset)
@@ -150,8 +166,6 @@ def prepare_fold(dataset: Dataset, fold: Fold) -> FoldArrays:
         target_mean, target_std = 0.0, 1.0
     else:
         values = dataset.target.to_numpy(dtype=np.float64, na_value=np.nan)
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"dataset {dataset.name!r} has missing or infinite target values")
         train_targets = values[fold.train_idx]
         target_mean = float(train_targets.mean())
         # A constant training target would divide by zero; leave its scale alone.
@@ -179,3 +193,22 @@ def prepare_fold(dataset: Dataset, fold: Fold) -> FoldArrays:
 def unstandardise(y_std: np.ndarray, arrays: FoldArrays) -> np.ndarray:
     """Standardised regression values ``[...]`` back to the target's units (float64)."""
     return np.asarray(y_std, dtype=np.float64) * arrays.target_std + arrays.target_mean
+
+
+def effective_batch_size(batch_size: int, train_rows: int) -> int:
+    """``batch_size`` capped at ``train_rows // MIN_STEPS_PER_EPOCH`` (at least 1).
+
+    A dataset smaller than one batch would otherwise take a single optimiser step per
+    epoch and reach the epoch cap barely trained. With the cap every epoch takes at
+    least ``min(MIN_STEPS_PER_EPOCH, train_rows)`` steps; data with at least
+    ``MIN_STEPS_PER_EPOCH * batch_size`` training rows keep ``batch_size`` unchanged.
+    For members of one batched model pass the smallest member's row count.
+
+    >>> effective_batch_size(256, 40), effective_batch_size(128, 6000)
+    (10, 128)
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if train_rows < 1:
+        raise ValueError(f"train_rows must be >= 1, got {train_rows}")
+    return min(batch_size, max(1, train_rows // MIN_STEPS_PER_EPOCH))

@@ -21,13 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from actmix.types import TASKS, Dataset, Task
 
-__all__ = ["Fold", "Splits", "make_folds"]
+__all__ = ["Fold", "Splits", "data_hash", "make_folds"]
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2 added data_hash; version 1 files load with an empty one
+_READABLE_VERSIONS = (1, 2)
 _PARTS = ("train", "val", "test")
 
 
@@ -82,6 +84,7 @@ class Splits:
     holdout: float
     n_rows: int
     task: Task
+    data_hash: str = ""  # :func:`data_hash` of the rows the folds index; "" = unknown
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "folds", tuple(self.folds))
@@ -109,6 +112,7 @@ class Splits:
             "holdout": float(self.holdout),
             "n_rows": int(self.n_rows),
             "task": self.task,
+            "data_hash": self.data_hash,
             "fingerprint": self.fingerprint(),
         }
         # A file handle stops numpy from appending ".npz" to a path that lacks it.
@@ -135,10 +139,9 @@ class Splits:
         if "meta" not in contents:
             raise ValueError("missing 'meta' entry")
         meta = json.loads(str(contents.pop("meta")))
-        if meta.get("format_version") != _FORMAT_VERSION:
-            raise ValueError(
-                f"format_version {meta.get('format_version')!r} is not {_FORMAT_VERSION}"
-            )
+        if meta.get("format_version") not in _READABLE_VERSIONS:
+            readable = " or ".join(map(str, _READABLE_VERSIONS))
+            raise ValueError(f"format_version {meta.get('format_version')!r} is not {readable}")
         k = int(meta["k"])
         expected = {"holdout"} | {f"fold{i}_{part}" for i in range(k) for part in _PARTS}
         if set(contents) != expected:
@@ -160,6 +163,7 @@ class Splits:
             holdout=float(meta["holdout"]),
             n_rows=int(meta["n_rows"]),
             task=meta["task"],
+            data_hash=str(meta.get("data_hash", "")),
         )
         if splits.fingerprint() != meta["fingerprint"]:
             stored = meta["fingerprint"]
@@ -169,11 +173,14 @@ class Splits:
         return splits
 
     def fingerprint(self) -> str:
-        """Short sha256 hex over ``n_rows`` and every index array, in a fixed order.
+        """Short sha256 hex over the data hash, ``n_rows`` and every index array, in order.
 
-        Two runs with the same fingerprint trained and tested on the same rows.
+        Two runs with the same fingerprint trained and tested on the same rows of the
+        same data: a different file with the same name and row count gets another one.
         """
         digest = hashlib.sha256()
+        if self.data_hash:  # splits without one (format 1 files) keep their old fingerprint
+            digest.update(f"data:{self.data_hash};".encode())
         arrays = [self.holdout_idx]
         arrays += [getattr(fold, f"{part}_idx") for fold in self.folds for part in _PARTS]
         digest.update(np.array([self.n_rows, len(arrays)], dtype="<i8").tobytes())
@@ -182,6 +189,48 @@ class Splits:
             digest.update(np.array([array.size], dtype="<i8").tobytes())
             digest.update(array.astype("<i8", copy=False).tobytes())
         return digest.hexdigest()[:16]
+
+    def check_dataset(self, dataset: Dataset) -> None:
+        """ValueError unless these splits were made for ``dataset``'s rows (count and content)."""
+        if self.n_rows != dataset.n_rows:
+            raise ValueError(
+                f"splits were made for {self.n_rows} rows; "
+                f"dataset {dataset.name!r} has {dataset.n_rows}"
+            )
+        if self.data_hash and self.data_hash != data_hash(dataset):
+            raise ValueError(
+                f"splits were made for other data (data hash {self.data_hash[:12]}) than "
+                f"dataset {dataset.name!r} ({data_hash(dataset)[:12]})"
+            )
+
+
+def _hash_column(digest: Any, name: object, values: pd.Series, *, numeric: bool) -> None:
+    """Feed one column's name and values to ``digest`` in a canonical byte form."""
+    digest.update(json.dumps(["column", str(name), values.size, numeric]).encode())
+    if numeric:
+        array = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        # one NaN bit pattern and +0.0 for -0.0, so equal values always hash equal
+        array = np.where(np.isnan(array), np.nan, array + 0.0)
+        digest.update(array.astype("<f8", copy=False).tobytes())
+    else:
+        text = values.astype(object).where(values.notna(), None).tolist()
+        digest.update(json.dumps([None if v is None else str(v) for v in text]).encode())
+
+
+def data_hash(dataset: Dataset) -> str:
+    """sha256 hex of a dataset's task, features and target (not its name or source).
+
+    Column names, column kinds, row order and every value count; missing values hash
+    alike however they were read. Equal data loaded twice hashes equal.
+    """
+    digest = hashlib.sha256()
+    digest.update(json.dumps(["actmix-data", 1, dataset.task, dataset.n_rows]).encode())
+    for column in dataset.numeric.columns:
+        _hash_column(digest, column, dataset.numeric[column], numeric=True)
+    for column in dataset.categorical.columns:
+        _hash_column(digest, column, dataset.categorical[column], numeric=False)
+    _hash_column(digest, "target", dataset.target, numeric=dataset.task == "regression")
+    return digest.hexdigest()
 
 
 def _check_options(k: int, inner_val: float, holdout: float) -> None:
@@ -295,4 +344,5 @@ def make_folds(
         holdout=holdout,
         n_rows=n_rows,
         task=dataset.task,
+        data_hash=data_hash(dataset),
     )

@@ -13,27 +13,20 @@ import tempfile
 import time
 from pathlib import Path
 
+from study.mlflow_store import check_tracking_uri, client_for, experiment_id_for
 from study.stores import add_store_options, tracking_uri
+from study.tags import MODEL_ARTIFACT, TAG_ROLE
 
 __all__ = ["MODEL_ARTIFACT", "add_analysis_commands", "download_model"]
 
-MODEL_ARTIFACT = (
-    "model.pt"  # what a trial run logs: member 0, written by actmix.analysis.save_model
-)
 ANALYSIS_ARTIFACTS = "analysis"  # folder of a run's artifacts that ``analyze --run`` fills
-
-
-def _client(uri: str):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=uri)
 
 
 def download_model(uri: str, run_id: str, directory: str | Path) -> Path:
     """Fetch ``model.pt`` of run ``run_id`` into ``directory``; ValueError if there is none."""
     from mlflow.exceptions import MlflowException
 
-    client = _client(uri)
+    client = client_for(uri)
     try:
         run = client.get_run(run_id)
     except MlflowException:
@@ -72,7 +65,7 @@ def _command_analyze(args: argparse.Namespace) -> int:
     for path in files:
         print(f"  {path.name}")
     if args.run:
-        _client(uri).log_artifacts(args.run, str(out), ANALYSIS_ARTIFACTS)
+        client_for(uri).log_artifacts(args.run, str(out), ANALYSIS_ARTIFACTS)
         print(f"logged to MLflow run {args.run} under {ANALYSIS_ARTIFACTS}/")
     return 0
 
@@ -107,11 +100,8 @@ def _command_diagnose(args: argparse.Namespace) -> int:
     from actmix.diagnostics import DiagnosticSettings, run_diagnostics, write_diagnostics
 
     names = [name.strip() for name in args.activations.split(",") if name.strip()]
-    if args.tracking_uri and args.tracking_uri.startswith(("http://", "https://")):
-        # fail before the experiments run, not after (study.tracking imports Ray: only then)
-        from study.tracking import check_tracking_uri
-
-        check_tracking_uri(args.tracking_uri)
+    if args.tracking_uri:
+        check_tracking_uri(args.tracking_uri)  # fail before the experiments run, not after
     settings = DiagnosticSettings.quick() if args.quick else DiagnosticSettings()
     started = time.time()
     results = run_diagnostics(
@@ -133,12 +123,10 @@ def _command_diagnose(args: argparse.Namespace) -> int:
 
 
 def _log_diagnostics(uri: str, out: Path, names: list[str], *, quick: bool, seed: int) -> str:
-    client = _client(uri)
-    found = client.get_experiment_by_name(DIAGNOSTICS_EXPERIMENT)
-    experiment_id = (
-        found.experiment_id if found else client.create_experiment(DIAGNOSTICS_EXPERIMENT)
+    client = client_for(uri)
+    run = client.create_run(
+        experiment_id_for(client, DIAGNOSTICS_EXPERIMENT), run_name=f"diagnose-{'-'.join(names)}"
     )
-    run = client.create_run(experiment_id, run_name=f"diagnose-{'-'.join(names)}")
     run_id = run.info.run_id
     client.log_param(run_id, "activations", ",".join(names))
     client.log_param(run_id, "quick", str(quick))
@@ -213,9 +201,7 @@ def _command_report(args: argparse.Namespace) -> int:
 
 
 def _all_studies(uri: str) -> list[str]:
-    from study.tags import TAG_ROLE
-
-    client = _client(uri)
+    client = client_for(uri)
     experiments = [e for e in client.search_experiments() if e.name != "Default"]
     names = []
     for experiment in experiments:
@@ -238,7 +224,7 @@ def _log_report(uri: str, studies: list[str], out: Path) -> list[str]:
     """Attach the report to each study's latest parent run; returns the studies logged to."""
     from study.report import latest_parent_run
 
-    client = _client(uri)
+    client = client_for(uri)
     logged = []
     for study in studies:
         parent = latest_parent_run(client, study)

@@ -14,7 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from study.request import RequestError
 from study.stores import add_store_options, tracking_uri
+from study.study_commands import add_study_commands
+from study.suite_commands import add_suite_commands
 
 __all__ = ["main"]
 
@@ -67,7 +70,7 @@ def load_yaml_config(path: str | Path) -> dict[str, Any]:
 
 def _run_config(args: argparse.Namespace):
     from actmix.activations import check_activation
-    from actmix.config import RunConfig, config_from_dict
+    from actmix.config import XGBOOST, RunConfig, config_from_dict
 
     config = RunConfig()
     if args.config:
@@ -80,7 +83,7 @@ def _run_config(args: argparse.Namespace):
     if args.epochs:
         changes["train"] = dataclasses.replace(config.train, epochs=args.epochs)
     config = dataclasses.replace(config, **changes)
-    if config.model != "xgboost":
+    if config.model != XGBOOST:
         try:
             check_activation(config.model)
         except ValueError:
@@ -95,24 +98,20 @@ def _unknown_model(name: str) -> str:
 
 
 def _command_cv(args: argparse.Namespace) -> int:
+    from actmix.config import DEFAULT_DATASET
     from actmix.cv import cross_validate
     from actmix.data import load_dataset
     from study.console import EpochProgress, format_table
 
     config = _run_config(args)
-    dataset_spec = config.dataset or "power_plant"
+    dataset_spec = config.dataset or DEFAULT_DATASET
     dataset = load_dataset(dataset_spec, target=args.target, task=args.task)
     seeds = list(range(args.seed, args.seed + args.seeds))
     tracking_uri = args.tracking_uri or config.provenance.get("tracking_uri")
     if tracking_uri:
-        from study.tracking import check_tracking_uri
+        from study.mlflow_store import check_tracking_uri
 
         check_tracking_uri(tracking_uri)
-    split_seed = args.split_seed
-    if split_seed is None:
-        # a final CV must not reuse the folds the study selected on
-        study_seed = config.provenance.get("split_seed")
-        split_seed = int(study_seed) + 1 if isinstance(study_seed, int) else 0
     print(
         f"cv: {config.model} on {dataset.name} ({dataset.n_rows} rows, {dataset.task}), "
         f"{args.folds} folds x {len(seeds)} seed(s)",
@@ -124,7 +123,8 @@ def _command_cv(args: argparse.Namespace) -> int:
         config,
         folds=args.folds,
         seeds=seeds,
-        split_seed=split_seed,
+        # None: cross_validate takes the study's + 1 for an exported config, else 0
+        split_seed=args.split_seed,
         device=args.device,
         on_epoch=progress,
         progress=lambda line: print(line, file=sys.stderr),
@@ -140,7 +140,7 @@ def _command_cv(args: argparse.Namespace) -> int:
     )
     result.save_json(out)
     if tracking_uri:
-        from study.tracking import log_final_cv
+        from study.mlflow_store import log_final_cv
 
         experiment = args.experiment or config.provenance.get("study") or "actmix-final"
         run_id = log_final_cv(
@@ -180,81 +180,8 @@ def _command_models(_: argparse.Namespace) -> int:
     return 0
 
 
-def _command_run(args: argparse.Namespace) -> int:
-    from study.leaderboard import format_frame, study_trials
-    from study.runner import StudyRequest, run_study
-
-    request = StudyRequest(
-        **{
-            name: getattr(args, name)
-            for name in StudyRequest.__dataclass_fields__
-            if hasattr(args, name)
-        }
-    )
-    outcome = run_study(request)
-    return _print_outcome(outcome, args.store, format_frame, study_trials)
-
-
-def _print_outcome(outcome, store, format_frame, study_trials) -> int:
-    trials = study_trials(outcome.tracking_uri, outcome.name)
-    print(format_frame(trials.head(15)))
-    counts = outcome.counts
-    best = (
-        f"best {outcome.objective} {outcome.best_value:.4f} ({outcome.best_trial})"
-        if outcome.best_value is not None
-        else "no trial finished"
-    )
-    store_option = "" if store == "actmix-runs" else f" --store {store}"
-    print(
-        f"study {outcome.name}: {best}; {sum(counts.values())} trials: "
-        f"{counts['finished']} finished, "
-        f"{counts['stopped']} stopped early, {counts['failed']} failed. "
-        f"Look: `actmix-study ui{store_option}` (parent run {outcome.parent_run_id}); "
-        f"`actmix-study report --study {outcome.name}{store_option}`"
-    )
-    return 0
-
-
-def _command_resume(args: argparse.Namespace) -> int:
-    from study.leaderboard import format_frame, study_trials
-    from study.runner import resume_study
-
-    outcome = resume_study(args.name, store=args.store)
-    return _print_outcome(outcome, args.store, format_frame, study_trials)
-
-
-def _command_leaderboard(args: argparse.Namespace) -> int:
-    from study.leaderboard import best_per_model, format_frame, study_trials
-
-    uri = tracking_uri(args, must_exist=True)
-    if args.study:
-        frame = study_trials(uri, args.study)
-    else:
-        frame = best_per_model(uri, dataset=args.dataset)
-    if frame.empty:
-        raise UsageError(f"no trials found at {uri}")
-    print(format_frame(frame, args.format))
-    return 0
-
-
-def _command_export_best(args: argparse.Namespace) -> int:
-    from study.leaderboard import export_best
-
-    uri = tracking_uri(args, must_exist=True)
-    path, config = export_best(uri, args.study, args.out)
-    provenance = config["provenance"]
-    print(
-        f"wrote {path}: {provenance['trial']} of {args.study} "
-        f"({provenance['objective']} {provenance['value']:.4f}); "
-        f"next: actmix-study cv --config {path} --folds 10 --seeds 3"
-    )
-    return 0
-
-
 def _command_ui(args: argparse.Namespace) -> int:
-    import os
-    import signal
-    import subprocess
+    from study.ui_server import serve_mlflow_ui
 
     uri = tracking_uri(args, must_exist=not args.tracking_uri)
     if args.host != "127.0.0.1":
@@ -263,138 +190,11 @@ def _command_ui(args: argparse.Namespace) -> int:
             "address can read and change the runs",
             file=sys.stderr,
         )
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--backend-store-uri",
-        uri,
-        "--host",
-        args.host,
-        "--port",
-        str(args.port),
-        "--workers",
-        "1",
-    ]
-    # a list, never a shell string: user paths are not interpolated; own process group,
-    # so stopping it stops the web workers mlflow starts too
-    server = subprocess.Popen(command, start_new_session=True)
     print(f"MLflow UI at http://{args.host}:{args.port} (store {uri}); Ctrl-C stops it", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        return server.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
+    return serve_mlflow_ui(uri, host=args.host, port=args.port)
 
 
-def _command_spaces(_: argparse.Namespace) -> int:
-    from study.console import format_table
-    from study.spaces import bundled_spaces, load_space
-
-    rows = [[name, load_space(name).model, text] for name, text in bundled_spaces().items()]
-    print(format_table(["space", "model", "description"], rows))
-    print("use one with --space NAME, or your own file with --space PATH.yaml")
-    return 0
-
-
-def _add_study_commands(commands) -> None:
-    run = commands.add_parser(
-        "run",
-        help="run a hyper-parameter study (Ray Tune + Optuna, tracked in MLflow)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=(
-            "examples:\n"
-            "  actmix-study run    # the default: a small study on bundled power_plant\n"
-            "  actmix-study run --dataset adult --model actmix --trials 100 --folds 5 \\\n"
-            "      --epochs 200 --max-concurrent 8 --address auto --gpus-per-trial 0.25 \\\n"
-            "      --tracking-uri http://mlflow:5000 --name adult-actmix\n"
-            "  actmix-study run --model xgboost --trials 20\n"
-            "  actmix-study run --space my_space.yaml --model elu"
-        ),
-    )
-    run.add_argument("--name", help="study name (default <dataset>-<model>-<time>)")
-    run.add_argument("--dataset", default="power_plant", help="as for cv (default power_plant)")
-    run.add_argument("--target", help="target column (csv: datasets)")
-    run.add_argument("--task", choices=["regression", "classification"])
-    run.add_argument("--model", help="activation name or xgboost (default: the space's model)")
-    run.add_argument("--space", help="search space: a bundled name (see `spaces`) or a YAML path")
-    run.add_argument("--trials", type=_positive_int(1), default=12, help="number of trials (12)")
-    run.add_argument("--folds", type=_positive_int(2), default=5, help="folds per trial (5)")
-    run.add_argument("--seeds", type=_positive_int(1), default=1, help="seeds per fold (1)")
-    run.add_argument("--seed", type=int, default=0, help="sampler and first training seed (0)")
-    run.add_argument("--split-seed", type=int, default=0, help="seed of the fold split (0)")
-    run.add_argument(
-        "--epochs", type=_positive_int(1), default=40, help="max epochs per trial (40)"
-    )
-    run.add_argument(
-        "--max-concurrent", type=_positive_int(1), default=2, help="trials at once (2)"
-    )
-    run.add_argument(
-        "--time-budget", type=float, help="stop starting trials after this many seconds"
-    )
-    run.add_argument(
-        "--scheduler", choices=["asha", "none"], default="asha", help="early stopping of trials"
-    )
-    run.add_argument(
-        "--grace-period", type=_positive_int(1), default=10, help="ASHA: min epochs (10)"
-    )
-    run.add_argument(
-        "--reduction-factor", type=float, default=3.0, help="ASHA: reduction factor (3)"
-    )
-    run.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial (1)")
-    run.add_argument(
-        "--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, may be fractional (0)"
-    )
-    run.add_argument(
-        "--address", help="Ray cluster: auto or ray://host:10001 (default: start a local Ray)"
-    )
-    run.add_argument("--optuna-storage", help="Optuna RDB URL (default sqlite in --store)")
-    run.add_argument("--max-failures", type=int, default=1, help="retries of a crashed trial (1)")
-    add_store_options(run)
-    run.set_defaults(handler=_command_run)
-
-    resume = commands.add_parser(
-        "resume",
-        help="resume a study whose driver was stopped or killed",
-        epilog="example: actmix-study resume adult-actmix --store actmix-runs",
-    )
-    resume.add_argument("name", help="the study name")
-    resume.add_argument("--store", default="actmix-runs", help="folder of the local stores")
-    resume.set_defaults(handler=_command_resume)
-
-    board = commands.add_parser(
-        "leaderboard",
-        help="rank the trials of a study, or show the best trial per (dataset, model)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=(
-            "examples:\n  actmix-study leaderboard\n"
-            "  actmix-study leaderboard --study S --format csv"
-        ),
-    )
-    board.add_argument("--study", help="rank the trials of this study")
-    board.add_argument("--dataset", help="only this dataset (best-per-model view)")
-    board.add_argument("--format", choices=["table", "csv", "markdown", "json"], default="table")
-    add_store_options(board)
-    board.set_defaults(handler=_command_leaderboard)
-
-    export = commands.add_parser(
-        "export-best",
-        help="write the best trial's configuration as YAML for `cv --config`",
-        epilog="example: actmix-study export-best --study S --out best.yaml",
-    )
-    export.add_argument("--study", required=True)
-    export.add_argument("--out", required=True, help="YAML file to write")
-    add_store_options(export)
-    export.set_defaults(handler=_command_export_best)
-
+def _add_ui_command(commands) -> None:
     ui = commands.add_parser(
         "ui",
         help="serve the MLflow UI over the study store",
@@ -405,13 +205,6 @@ def _add_study_commands(commands) -> None:
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     ui.set_defaults(handler=_command_ui)
-
-    spaces = commands.add_parser(
-        "spaces",
-        help="list the bundled search spaces",
-        epilog="then: actmix-study run --space actmix (or --space my_space.yaml)",
-    )
-    spaces.set_defaults(handler=_command_spaces)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -466,7 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
         "else actmix-final); name a study to put a baseline next to its final runs",
     )
     cv.set_defaults(handler=_command_cv)
-    _add_study_commands(commands)
+    add_study_commands(commands)
+    add_suite_commands(commands)
+    _add_ui_command(commands)
     from study.analysis_commands import add_analysis_commands
 
     add_analysis_commands(commands)
@@ -487,14 +282,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import os
+    from study.environment import apply_environment_defaults
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    apply_environment_defaults()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
+    except RequestError as error:
+        # library checks name the field; the user typed the flag
+        flag = "--" + error.field.replace("_", "-")
+        print(f"actmix-study: error: {flag}: {error.problem}", file=sys.stderr)
+        return EXIT_USAGE
     except (ValueError, FileNotFoundError, ConnectionError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"actmix-study: error: {message}", file=sys.stderr)

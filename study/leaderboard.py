@@ -6,29 +6,69 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 import yaml
 
-from study.tags import TAG_DATASET, TAG_METRIC, TAG_MODE, TAG_MODEL, TAG_ROLE, TAG_STUDY
+from study.mlflow_store import client_for
+from study.payload import std_key
+from study.tags import (
+    CONFIG_ARTIFACT,
+    TAG_DATASET,
+    TAG_METRIC,
+    TAG_MODE,
+    TAG_MODEL,
+    TAG_PARENT,
+    TAG_ROLE,
+    TAG_STUDY,
+)
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
 
 __all__ = ["Format", "best_per_model", "export_best", "format_frame", "study_trials"]
 
 Format = Literal["table", "csv", "markdown", "json"]
 
+_COLUMNS = [
+    "study",
+    "trial",
+    "status",
+    "dataset",
+    "model",
+    "metric",
+    "mode",
+    "value",
+    "std",
+    "run_id",
+]
 
-def _search(uri: str, *, study: str | None = None) -> pd.DataFrame:
-    import mlflow
 
-    mlflow.set_tracking_uri(uri)
-    role = f"tags.`{TAG_ROLE}` = 'trial'"
+def _search(uri: str, *, study: str | None = None) -> list[Run]:
+    """Trial runs of ``study``, or of every study in the store; newest first."""
+    client = client_for(uri)
+    experiments = client.search_experiments()
     if study is not None:
-        if mlflow.get_experiment_by_name(study) is None:
-            known = ", ".join(e.name for e in mlflow.search_experiments() if e.name != "Default")
+        named = [e for e in experiments if e.name == study]
+        if not named:
+            known = ", ".join(e.name for e in experiments if e.name != "Default")
             raise ValueError(f"no study named {study!r} at {uri}; known: {known or 'none'}")
-        return mlflow.search_runs(experiment_names=[study], filter_string=role, max_results=50000)
-    return mlflow.search_runs(search_all_experiments=True, filter_string=role, max_results=50000)
+        experiments = named
+    runs: list[Run] = []
+    page_token = None
+    while True:
+        page = client.search_runs(
+            [e.experiment_id for e in experiments],
+            filter_string=f"tags.`{TAG_ROLE}` = 'trial'",
+            max_results=10000,
+            page_token=page_token,
+        )
+        runs.extend(page)
+        page_token = page.token
+        if not page_token:
+            return runs
 
 
 def _rank(frame: pd.DataFrame) -> pd.DataFrame:
@@ -43,42 +83,27 @@ def _rank(frame: pd.DataFrame) -> pd.DataFrame:
     return ordered.drop(columns="_key").reset_index(drop=True)
 
 
-def _tidy(runs: pd.DataFrame) -> pd.DataFrame:
+def _tidy(runs: list[Run]) -> pd.DataFrame:
     """One row per trial run with its objective value, whatever the metric is called."""
-    if runs.empty:
-        return pd.DataFrame(
-            columns=[
-                "study",
-                "trial",
-                "status",
-                "dataset",
-                "model",
-                "metric",
-                "mode",
-                "value",
-                "std",
-                "run_id",
-            ]
-        )
     rows = []
-    for _, run in runs.iterrows():
-        metric = run.get(f"tags.{TAG_METRIC}")
-        std_key = f"metrics.{str(metric).removesuffix('_mean')}_std"
+    for run in runs:
+        tags, metrics = run.data.tags, run.data.metrics
+        metric = tags.get(TAG_METRIC)
         rows.append(
             {
-                "study": run.get(f"tags.{TAG_STUDY}"),
-                "trial": run.get("tags.mlflow.runName"),
-                "status": run.get("status"),
-                "dataset": run.get(f"tags.{TAG_DATASET}"),
-                "model": run.get(f"tags.{TAG_MODEL}"),
+                "study": tags.get(TAG_STUDY),
+                "trial": run.info.run_name,
+                "status": run.info.status,
+                "dataset": tags.get(TAG_DATASET),
+                "model": tags.get(TAG_MODEL),
                 "metric": metric,
-                "mode": run.get(f"tags.{TAG_MODE}"),
-                "value": float(run.get(f"metrics.{metric}", math.nan)),
-                "std": float(run.get(std_key, math.nan)) if std_key in runs else math.nan,
-                "run_id": run.get("run_id"),
+                "mode": tags.get(TAG_MODE),
+                "value": float(metrics.get(metric, math.nan)) if metric else math.nan,
+                "std": float(metrics.get(std_key(metric), math.nan)) if metric else math.nan,
+                "run_id": run.info.run_id,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=_COLUMNS)
 
 
 def study_trials(uri: str, study: str) -> pd.DataFrame:
@@ -124,15 +149,13 @@ def _cell(value: Any) -> str:
 
 def export_best(uri: str, study: str, out: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
     """Write the best finished trial's configuration (with provenance) for ``cv --config``."""
-    from mlflow.tracking import MlflowClient
-
     trials = study_trials(uri, study)
     finished = trials[(trials["status"] == "FINISHED") & trials["value"].map(math.isfinite)]
     if finished.empty:
         raise ValueError(f"study {study!r} has no finished trial to export")
     best = finished.iloc[0]
-    client = MlflowClient(tracking_uri=uri)
-    config_text = client.download_artifacts(best["run_id"], "config.yaml")
+    client = client_for(uri)
+    config_text = client.download_artifacts(best["run_id"], CONFIG_ARTIFACT)
     config = yaml.safe_load(Path(config_text).read_text())
     run = client.get_run(best["run_id"])
     config["dataset"] = _study_dataset(client, run)
@@ -151,15 +174,15 @@ def export_best(uri: str, study: str, out: str | os.PathLike) -> tuple[Path, dic
     return out, config
 
 
-def _parent(client, run):
-    return client.get_run(run.data.tags["mlflow.parentRunId"])
+def _parent(client: MlflowClient, run: Run) -> Run:
+    return client.get_run(run.data.tags[TAG_PARENT])
 
 
-def _study_dataset(client, run) -> str:
+def _study_dataset(client: MlflowClient, run: Run) -> str:
     # the parent records the dataset spec the study was launched with (csv:/uci: included)
     return _parent(client, run).data.params.get("dataset", run.data.tags.get(TAG_DATASET))
 
 
-def _study_param(client, run, name: str) -> Any:
+def _study_param(client: MlflowClient, run: Run, name: str) -> Any:
     value = _parent(client, run).data.params.get(name)
     return int(value) if value is not None and value.lstrip("-").isdigit() else value

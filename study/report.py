@@ -4,174 +4,60 @@ Everything is read back from the stores a study wrote: ``stage=final`` runs (fro
 ``cv --config`` or ``cv --experiment``) with their per-fold rows in ``cv_result.json``,
 and each study's Optuna storage (recorded as the parent run's ``optuna_storage``
 parameter). ``study/report_html.py`` turns a :class:`Report` into files.
+
+Every final run is listed, but a run is never chosen by its test score: on each dataset
+the compared folds are those of the most recent ActMix final run (or of the most recent
+run when there is none), and each model is represented in the paired tests and mean
+ranks by its most recent final run on exactly those folds (same splits fingerprint,
+which covers the data). Choosing the best run by test score and then testing it on the
+same test folds would favour whichever model had more runs.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
-
-from actmix.comparison import PairedTest, fold_scores, mean_ranks, paired_wilcoxon
-from actmix.metrics import primary_metric
+from actmix.comparison import PairedTest, holm, paired_wilcoxon
+from actmix.ranking import RankSummary, compare_ranks
+from study.final_runs import (
+    RESULT_FILES,
+    FinalRun,
+    collect_final_runs,
+    experiments_named,
+    load_result_file,
+)
 from study.leaderboard import study_trials
-from study.tags import CV_RESULT_ARTIFACT, TAG_ROLE
+from study.mlflow_store import client_for
+from study.tags import TAG_ROLE
 
 __all__ = [
+    "RESULT_FILES",
     "Comparison",
     "FinalRun",
     "Report",
     "StudyHistory",
     "build_report",
     "collect_final_runs",
+    "compare_on_dataset",
+    "compared_runs",
     "latest_parent_run",
     "load_history",
     "load_result_file",
 ]
 
 REFERENCE_MODEL = "actmix"  # the model the paired tests are about
-RESULT_FILES = "result files"  # the "experiment" of runs read from cv JSON files
-_CV_RESULT_KEYS = {"dataset", "model", "rows", "seeds", "splits", "task"}
 MIN_RANK_DATASETS = 3  # mean ranks over fewer datasets say little
 TRIAL_BOARD_ROWS = 10
 
 
-@dataclass(frozen=True, slots=True)
-class FinalRun:
-    """One final CV run: its test scores per (fold, seed) row and per fold."""
-
-    experiment: str
-    run_id: str
-    name: str
-    dataset: str
-    model: str
-    task: str
-    metric: str
-    lower_is_better: bool
-    fingerprint: str
-    folds: int
-    seeds: tuple[int, ...]
-    values: tuple[float, ...]
-    per_fold: dict[int, float]
-
-    @property
-    def mean(self) -> float:
-        return float(np.mean(self.values)) if self.values else math.nan
-
-    @property
-    def std(self) -> float:
-        return float(np.std(self.values, ddof=1)) if len(self.values) > 1 else math.nan
-
-    def better_than(self, other: FinalRun) -> bool:
-        return self.mean < other.mean if self.lower_is_better else self.mean > other.mean
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "experiment": self.experiment,
-            "run_id": self.run_id,
-            "name": self.name,
-            "dataset": self.dataset,
-            "model": self.model,
-            "task": self.task,
-            "metric": self.metric,
-            "lower_is_better": self.lower_is_better,
-            "mean": self.mean,
-            "std": self.std,
-            "n": len(self.values),
-            "folds": self.folds,
-            "seeds": list(self.seeds),
-            "splits_fingerprint": self.fingerprint,
-            "per_fold": {str(k): v for k, v in self.per_fold.items()},
-        }
-
-
-def final_run_from_result(experiment: str, run_id: str, name: str, result: dict) -> FinalRun:
-    """A :class:`FinalRun` from a ``CVResult.to_dict()`` (the ``cv_result.json`` artifact)."""
-    metric = primary_metric(result["task"])
-    key = f"test_{metric.name}"
-    rows = result["rows"]
-    values = tuple(float(row[key]) for row in rows if math.isfinite(float(row[key])))
-    return FinalRun(
-        experiment=experiment,
-        run_id=run_id,
-        name=name,
-        dataset=result["dataset"],
-        model=result["model"],
-        task=result["task"],
-        metric=metric.name,
-        lower_is_better=metric.direction == "minimize",
-        fingerprint=result["splits"]["fingerprint"],
-        folds=int(result["splits"]["k"]),
-        seeds=tuple(result["seeds"]),
-        values=values,
-        per_fold=fold_scores(rows, key),
-    )
-
-
-def _client(uri: str):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=uri)
-
-
-def _experiments(client, names: list[str]) -> list:
-    known = {e.name: e for e in client.search_experiments()}
-    missing = [name for name in names if name not in known]
-    if missing:
-        listed = ", ".join(sorted(n for n in known if n != "Default")) or "none"
-        raise ValueError(f"no study or experiment named {missing[0]!r}; known: {listed}")
-    return [known[name] for name in names]
-
-
-def collect_final_runs(uri: str, experiments: list[str]) -> list[FinalRun]:
-    """Every finished ``stage=final`` run in ``experiments`` that has its per-fold rows."""
-    client = _client(uri)
-    found = _experiments(client, experiments)
-    runs = []
-    for experiment in found:
-        listed = client.search_runs(
-            [experiment.experiment_id],
-            filter_string=f"tags.`{TAG_ROLE}` = 'final' and attributes.status = 'FINISHED'",
-            max_results=10000,
-        )
-        for run in listed:
-            result = _cv_result(client, run.info.run_id)
-            if result is not None:
-                name = run.info.run_name or run.info.run_id
-                runs.append(final_run_from_result(experiment.name, run.info.run_id, name, result))
-    return runs
-
-
-def _is_cv_result(data: Any) -> bool:
-    """Whether ``data`` looks like ``CVResult.to_dict()``."""
-    return isinstance(data, dict) and set(data) >= _CV_RESULT_KEYS
-
-
-def _cv_result(client, run_id: str) -> dict | None:
-    names = [entry.path for entry in client.list_artifacts(run_id) if not entry.is_dir]
-    # runs logged before the artifact had a fixed name carry the local file's name
-    candidates = [CV_RESULT_ARTIFACT] if CV_RESULT_ARTIFACT in names else names
-    for name in candidates:
-        if name.endswith(".json"):
-            with tempfile.TemporaryDirectory() as directory:
-                path = Path(client.download_artifacts(run_id, name, directory))
-                data = json.loads(path.read_text())
-            if _is_cv_result(data):
-                return data
-    return None
-
-
-def latest_parent_run(client, study: str):
+def latest_parent_run(client: Any, study: str) -> Any:
     """The newest parent run of ``study`` (None when it has none); ValueError if unknown."""
-    (experiment,) = _experiments(client, [study])
+    (experiment,) = experiments_named(client, [study])
     parents = client.search_runs(
         [experiment.experiment_id],
         filter_string=f"tags.`{TAG_ROLE}` = 'study'",
@@ -219,7 +105,7 @@ def load_history(uri: str, study: str, *, seed: int = 0) -> StudyHistory:
     """Read ``study``'s Optuna trials from the storage its parent run recorded."""
     import optuna
 
-    client = _client(uri)
+    client = client_for(uri)
     parent = latest_parent_run(client, study)
     storage = parent.data.params.get("optuna_storage") if parent else None
     objective = parent.data.params.get("objective", "objective") if parent else "objective"
@@ -270,7 +156,7 @@ def _importances(study, seed: int) -> tuple[dict[str, float], str | None]:
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """Best ActMix against the best run of another model on the same folds."""
+    """ActMix against another model on the same folds; ``p_holm`` is Holm-corrected per dataset."""
 
     dataset: str
     reference: FinalRun
@@ -278,6 +164,7 @@ class Comparison:
     other: FinalRun | None
     test: PairedTest | None
     note: str | None = None
+    p_holm: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -287,37 +174,49 @@ class Comparison:
             "other_model": self.other_model,
             "other": self.other.run_id if self.other else None,
             "test": self.test.to_dict() if self.test else None,
+            "p_holm": self.p_holm,
             "note": self.note,
         }
 
 
-def _best(runs: list[FinalRun]) -> FinalRun:
-    best = runs[0]
-    for run in runs[1:]:
-        if run.better_than(best):
-            best = run
-    return best
+def _latest(runs: Sequence[FinalRun]) -> FinalRun:
+    """The most recent run; among equal start times, the one listed last."""
+    return max(enumerate(runs), key=lambda item: (item[1].started, item[0]))[1]
 
 
-def compare_on_dataset(runs: list[FinalRun]) -> list[Comparison]:
-    """Paired tests of the dataset's best ActMix run against each other model's best run.
+def compared_runs(runs: Sequence[FinalRun]) -> dict[str, FinalRun]:
+    """``{model: run}`` compared on one dataset's runs: each model's latest on the same folds.
 
-    Only runs on the same folds (splits fingerprint) as the ActMix run are paired; a model
-    that has none gets a comparison with a note instead of a test.
+    The folds are those of the latest ActMix run, or of the latest run without one;
+    models with no run on those folds are left out. Test scores play no part.
     """
+    if not runs:
+        return {}
     references = [run for run in runs if run.model == REFERENCE_MODEL]
-    if not references:
+    fingerprint = _latest(references or runs).fingerprint
+    same_folds = [run for run in runs if run.fingerprint == fingerprint]
+    models = sorted({run.model for run in same_folds})
+    return {model: _latest([r for r in same_folds if r.model == model]) for model in models}
+
+
+def compare_on_dataset(runs: Sequence[FinalRun]) -> list[Comparison]:
+    """Paired Wilcoxon tests of ActMix against every other model of one dataset's runs.
+
+    Uses :func:`compared_runs`; a model without a run on ActMix's folds gets a note
+    instead of a test. p-values are Holm-corrected over the dataset's comparisons.
+    """
+    chosen = compared_runs(runs)
+    reference = chosen.get(REFERENCE_MODEL)
+    if reference is None:
         return []
-    reference = _best(references)
     comparisons = []
     for model in sorted({run.model for run in runs} - {REFERENCE_MODEL}):
-        fingerprint = reference.fingerprint
-        same_folds = [r for r in runs if r.model == model and r.fingerprint == fingerprint]
-        if not same_folds:
-            note = f"no {model} final run on the same folds (splits {fingerprint[:12]})"
+        other = chosen.get(model)
+        if other is None:
+            fingerprint = reference.fingerprint[:12]
+            note = f"no {model} final run on the same folds and data (splits {fingerprint})"
             comparisons.append(Comparison(reference.dataset, reference, model, None, None, note))
             continue
-        other = _best(same_folds)
         try:
             test = paired_wilcoxon(
                 reference.per_fold, other.per_fold, lower_is_better=reference.lower_is_better
@@ -327,8 +226,9 @@ def compare_on_dataset(runs: list[FinalRun]) -> list[Comparison]:
                 Comparison(reference.dataset, reference, model, other, None, str(error))
             )
             continue
-        comparisons.append(Comparison(reference.dataset, reference, model, other, test))
-    return comparisons
+        comparisons.append(Comparison(reference.dataset, reference, model, other, test, test.note))
+    adjusted = holm([c.test.p_value if c.test else None for c in comparisons])
+    return [replace(c, p_holm=p) for c, p in zip(comparisons, adjusted, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,8 +241,7 @@ class Report:
     runs: tuple[FinalRun, ...]
     comparisons: tuple[Comparison, ...]
     histories: tuple[StudyHistory, ...]
-    ranks: dict[str, float]
-    dataset_ranks: dict[str, dict[str, float]]
+    ranking: RankSummary | None  # of the compared runs, on >= MIN_RANK_DATASETS datasets
     rank_note: str | None
     # validation leaderboards of studies that have no final run yet (records of study_trials)
     trial_boards: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -350,6 +249,15 @@ class Report:
     @property
     def datasets(self) -> list[str]:
         return sorted({run.dataset for run in self.runs})
+
+    @property
+    def ranks(self) -> dict[str, float]:
+        """Mean rank per model, best first; empty without a ranking."""
+        return dict(self.ranking.mean_ranks) if self.ranking else {}
+
+    def compared(self, dataset: str) -> dict[str, FinalRun]:
+        """The dataset's runs that the paired tests and ranks use (:func:`compared_runs`)."""
+        return compared_runs([run for run in self.runs if run.dataset == dataset])
 
     def leaderboard(self, dataset: str) -> list[FinalRun]:
         """The dataset's final runs, best first."""
@@ -362,54 +270,41 @@ class Report:
             "tracking_uri": self.tracking_uri,
             "sources": list(self.sources),
             "created": self.created,
-            "leaderboards": {
-                dataset: [run.to_dict() for run in self.leaderboard(dataset)]
-                for dataset in self.datasets
-            },
+            "leaderboards": {dataset: self._leaderboard_rows(dataset) for dataset in self.datasets},
             "comparisons": [c.to_dict() for c in self.comparisons],
             "mean_ranks": self.ranks,
-            "dataset_ranks": self.dataset_ranks,
+            "ranking": self.ranking.to_dict() if self.ranking else None,
             "rank_note": self.rank_note,
             "studies": [h.to_dict() for h in self.histories],
             "trial_leaderboards": self.trial_boards,
         }
 
+    def _leaderboard_rows(self, dataset: str) -> list[dict[str, Any]]:
+        compared = {run.run_id for run in self.compared(dataset).values()}
+        return [
+            {**run.to_dict(), "compared": run.run_id in compared}
+            for run in self.leaderboard(dataset)
+        ]
 
-def _ranks(
-    runs: list[FinalRun],
-) -> tuple[dict[str, float], dict[str, dict[str, float]], str | None]:
+
+def _ranks(runs: list[FinalRun]) -> tuple[RankSummary | None, str | None]:
+    """Mean ranks, Friedman test and critical difference of the compared runs' means."""
     datasets = sorted({run.dataset for run in runs})
     if len(datasets) < MIN_RANK_DATASETS:
-        return {}, {}, f"mean ranks need final runs on at least {MIN_RANK_DATASETS} datasets"
+        return None, f"mean ranks need final runs on at least {MIN_RANK_DATASETS} datasets"
     scores, lower = {}, {}
     for dataset in datasets:
-        on_dataset = [run for run in runs if run.dataset == dataset]
-        lower[dataset] = on_dataset[0].lower_is_better
-        scores[dataset] = {
-            model: _best([r for r in on_dataset if r.model == model]).mean
-            for model in {r.model for r in on_dataset}
-        }
+        chosen = compared_runs([run for run in runs if run.dataset == dataset])
+        lower[dataset] = next(iter(chosen.values())).lower_is_better
+        scores[dataset] = {model: run.mean for model, run in chosen.items()}
     try:
-        means, per_dataset = mean_ranks(scores, lower)
+        summary = compare_ranks(scores, lower)
     except ValueError as error:
-        return {}, {}, f"no mean ranks: {error}"
-    left_out = sorted(set().union(*map(set, scores.values())) - set(means))
-    note = f"not on every dataset, so not ranked: {', '.join(left_out)}" if left_out else None
-    return means, per_dataset, note
-
-
-def load_result_file(path: str | os.PathLike[str]) -> FinalRun:
-    """A final run from a ``cv`` JSON result file (``actmix-study cv --out``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no cv result file {path}")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not JSON ({error})") from None
-    if not _is_cv_result(data):
-        raise ValueError(f"{path} is not a cv result (written by `actmix-study cv --out`)")
-    return final_run_from_result(RESULT_FILES, str(path), path.stem, data)
+        return None, f"no mean ranks: {error}"
+    # models whose only runs are on other folds never reach ``scores``: name them too
+    left_out = ", ".join(sorted({run.model for run in runs} - set(summary.mean_ranks)))
+    note = f"not ranked (no compared run on every dataset): {left_out}" if left_out else None
+    return summary, note
 
 
 def build_report(
@@ -435,7 +330,7 @@ def build_report(
     comparisons = []
     for dataset in sorted({run.dataset for run in runs}):
         comparisons += compare_on_dataset([run for run in runs if run.dataset == dataset])
-    means, per_dataset, rank_note = _ranks(runs)
+    ranking, rank_note = _ranks(runs)
     histories = tuple(load_history(uri, study, seed=seed) for study in studies)
     with_final = {run.experiment for run in runs}
     boards = {
@@ -450,8 +345,7 @@ def build_report(
         runs=tuple(runs),
         comparisons=tuple(comparisons),
         histories=histories,
-        ranks=means,
-        dataset_ranks=per_dataset,
+        ranking=ranking,
         rank_note=rank_note,
         trial_boards=boards,
     )

@@ -14,6 +14,8 @@ import re
 import time
 from pathlib import Path
 
+from actmix.cd_diagram import plot_critical_difference
+from actmix.comparison import ALPHA, min_wilcoxon_folds
 from actmix.plots import (
     plot_fold_scores,
     plot_optimisation_history,
@@ -22,9 +24,7 @@ from actmix.plots import (
 )
 from study.report import RESULT_FILES, Comparison, FinalRun, Report, StudyHistory
 
-__all__ = ["SIGNIFICANCE", "verdict", "write_report"]
-
-SIGNIFICANCE = 0.05
+__all__ = ["verdict", "write_report"]
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 62em; color: #222; }
@@ -39,14 +39,20 @@ code { background: #f5f5f5; padding: 0 0.2em; }
 
 
 def verdict(comparison: Comparison) -> str:
-    """One phrase: which model is better on these folds, and whether the test says so."""
+    """One phrase: which model is better on average, and whether the Holm-corrected test agrees.
+
+    The winner is the side the mean difference favours, never the one with more fold wins.
+    """
     test = comparison.test
     if test is None:
         return comparison.note or "not tested"
-    if test.p_value < SIGNIFICANCE and test.better != "tie":
-        winner = comparison.reference.model if test.better == "A" else comparison.other_model
-        return f"{winner} better (p < {SIGNIFICANCE})"
-    return f"no significant difference at {SIGNIFICANCE}"
+    winner = {"a": comparison.reference.model, "b": comparison.other_model}.get(test.better)
+    if comparison.p_holm is None:
+        on_average = f"{winner} better on average" if winner else "equal on average"
+        return f"{on_average}, not tested ({test.n} folds < {min_wilcoxon_folds(ALPHA)})"
+    if winner and comparison.p_holm < ALPHA:
+        return f"{winner} better (Holm p < {ALPHA})"
+    return f"no significant difference at {ALPHA} (Holm)"
 
 
 def _e(value: object) -> str:
@@ -94,10 +100,11 @@ def _run_id(run: FinalRun) -> str:
     return Path(run.run_id).name if run.experiment == RESULT_FILES else run.run_id[:12]
 
 
-def _leaderboard(runs: list[FinalRun]) -> str:
+def _leaderboard(runs: list[FinalRun], compared: set[str]) -> str:
     rows = [
         [
             str(rank),
+            "yes" if run.run_id in compared else "",
             f"<b>{_e(run.model)}</b>",
             _e(run.name),
             _e(run.experiment),
@@ -110,9 +117,9 @@ def _leaderboard(runs: list[FinalRun]) -> str:
     ]
     metric = runs[0].metric
     better = "lower" if runs[0].lower_is_better else "higher"
-    headers = ["#", "model", "run", "experiment", f"test {metric} ({better} is better)"]
-    headers += ["folds x seeds", "splits", "run id / file"]
-    return _table(headers, rows, numeric={0, 4})
+    headers = ["#", "compared", "model", "run", "experiment"]
+    headers += [f"test {metric} ({better} is better)", "folds x seeds", "splits", "run id / file"]
+    return _table(headers, rows, numeric={0, 5})
 
 
 def _comparisons(comparisons: list[Comparison]) -> str:
@@ -122,56 +129,79 @@ def _comparisons(comparisons: list[Comparison]) -> str:
         rows.append(
             [
                 f"{_e(c.reference.model)} vs <b>{_e(c.other_model)}</b>",
+                _e(test.test) if test else "",
                 str(test.n) if test else "",
                 _number(test.mean_difference) if test else "",
                 f"{test.wins} / {test.losses} / {test.ties}" if test else "",
-                _number(test.statistic, 1) if test else "",
-                _number(test.p_value) if test else "",
+                _optional(test.statistic, 1) if test else "",
+                _optional(test.p_value) if test else "",
+                _optional(c.p_holm),
                 _e(verdict(c)),
             ]
         )
-    headers = ["comparison", "folds", "mean difference", "wins / losses / ties", "W", "p"]
-    text = _table([*headers, "verdict"], rows, numeric={1, 2, 4, 5})
+    headers = ["comparison", "test", "folds", "mean difference", "wins / losses / ties", "W"]
+    headers += ["p", "p (Holm)", "verdict"]
+    text = _table(headers, rows, numeric={2, 3, 5, 6, 7})
     smallest = min((c.test.n for c in comparisons if c.test), default=None)
-    if smallest is not None and 2 / 2**smallest >= SIGNIFICANCE:
+    needed = min_wilcoxon_folds(ALPHA)
+    if smallest is not None and smallest < needed:
         text += (
             f'<p class="note">With {smallest} folds the smallest possible two-sided p-value is '
             f"2/2<sup>{smallest}</sup> = {2 / 2**smallest:.4f}: no difference can be significant "
-            f"at {SIGNIFICANCE}. Use at least 6 folds (10 is usual) for the final CV.</p>"
+            f"at {ALPHA}, so no p-value is given. Use at least {needed} folds (10 is usual) "
+            "for the final CV.</p>"
         )
     return text
 
 
+def _optional(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else _number(value, digits)
+
+
 def _dataset_section(report: Report, dataset: str, figures: _Figures) -> str:
     runs = report.leaderboard(dataset)
-    parts = [f"<h2>{_e(dataset)}</h2>", _leaderboard(runs)]
+    compared = {run.run_id for run in report.compared(dataset).values()}
+    parts = [f"<h2>{_e(dataset)}</h2>", _leaderboard(runs, compared)]
     by_fold = {f"{run.model} ({run.name})": run.per_fold for run in runs}
     figure = plot_fold_scores(by_fold, metric=runs[0].metric, title=f"{dataset}: test per fold")
     parts.append(figures.embed(figure, f"folds-{_slug(dataset)}", f"{dataset} per-fold scores"))
     comparisons = [c for c in report.comparisons if c.dataset == dataset]
     if comparisons:
-        parts.append("<h3>Paired tests (Wilcoxon signed-rank, two-sided, per-fold scores)</h3>")
+        parts.append(
+            "<h3>Paired tests (Wilcoxon signed-rank, two-sided, one score per fold; "
+            "p-values Holm-corrected over this dataset's comparisons)</h3>"
+        )
         parts.append(_comparisons(comparisons))
     else:
         parts.append('<p class="note">No actmix final run on this dataset, so no paired tests.</p>')
     return "\n".join(parts)
 
 
-def _ranks(report: Report) -> str:
+def _ranks(report: Report, figures: _Figures) -> str:
     parts = ["<h2>Mean ranks across datasets</h2>"]
-    if report.ranks:
-        datasets = sorted(report.dataset_ranks)
+    ranking = report.ranking
+    if ranking:
+        datasets = sorted(ranking.dataset_ranks)
         rows = [
             [f"<b>{_e(model)}</b>", _number(mean, 2)]
-            + [_number(report.dataset_ranks[d][model], 1) for d in datasets]
-            for model, mean in report.ranks.items()
+            + [_number(ranking.dataset_ranks[d][model], 1) for d in datasets]
+            for model, mean in ranking.mean_ranks.items()
         ]
         headers = ["model", "mean rank", *datasets]
         parts.append(_table(headers, rows, numeric=set(range(1, len(headers)))))
+        friedman = ranking.friedman
         parts.append(
             '<p class="note">Rank 1 is the best mean test score on a dataset (each model '
-            "represented by its best final run); tied scores share the mean rank.</p>"
+            "represented by its compared run); tied scores share the mean rank. Friedman test: "
+            f"p = {_optional(friedman.p_value)}"
+            + (f" ({_e(friedman.note)})" if friedman.note else "")
+            + f". Nemenyi critical difference at {ranking.alpha}: "
+            f"{_number(ranking.critical_difference, 2)}.</p>"
         )
+        figure = plot_critical_difference(
+            ranking.mean_ranks, ranking.critical_difference, title="Critical difference"
+        )
+        parts.append(figures.embed(figure, "critical-difference", "critical-difference diagram"))
     if report.rank_note:
         parts.append(f'<p class="note">{_e(report.rank_note)}</p>')
     return "\n".join(parts)
@@ -242,18 +272,21 @@ def write_report(report: Report, out: str | Path) -> list[Path]:
         f"<p>{_e(created)} · sources: {_e(', '.join(report.sources))}"
         + (f" · store <code>{_e(report.tracking_uri)}</code>" if report.tracking_uri else "")
         + "</p>",
-        '<p class="note">Leaderboards use the final CV runs (<code>stage=final</code>): '
-        "test scores on outer folds, mean ± std over folds x seeds. Paired tests compare the "
-        "best actmix run with the best run of every other model on the same folds (same "
-        "splits fingerprint), one score per fold (the mean over its seeds); the mean "
-        "difference is actmix minus the other model.</p>",
+        '<p class="note">Leaderboards list every final CV run (<code>stage=final</code>): '
+        "test scores on outer folds, mean ± std over folds x seeds. No run is chosen by its "
+        "test score: on each dataset the compared folds are those of the most recent actmix "
+        "run, and each model is represented (column <i>compared</i>) by its most recent "
+        "final run on exactly those folds and data (same splits fingerprint). Paired tests "
+        "use one score per fold (the mean over its seeds); the mean difference is actmix "
+        "minus the other model, and the verdict's winner is the side it favours, not the "
+        "side with more fold wins.</p>",
     ]
     if not report.runs:
         sections.append('<p class="note">No final CV runs in these sources.</p>')
     for dataset in report.datasets:
         sections.append(_dataset_section(report, dataset, figures))
     if report.runs:
-        sections.append(_ranks(report))
+        sections.append(_ranks(report, figures))
     for history in report.histories:
         sections.append(_study_section(report, history, figures))
     page = (

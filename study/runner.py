@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import re
-import socket
 import subprocess
 import sys
 import time
@@ -20,226 +17,46 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actmix.activations import make_activation
-from actmix.config import RunConfig, run_config_to_dict
+from actmix.config import XGBOOST, RunConfig, run_config_to_dict
 from actmix.cv import package_versions
-from actmix.data import load_dataset
-from actmix.splits import make_folds
-from study.search import SchedulerKind, build_scheduler, build_searcher, optuna_trial_counts
-from study.spaces import SearchSpace, load_space, space_for_model
-from study.stores import default_store_uris
-from study.tracking import (
-    MlflowTrialLogger,
-    check_tracking_uri,
-    client_for,
-    finish_study_run,
-    open_study_run,
-    trial_runs,
-)
-from study.trainables import StudySettings, objective_name, train_trial
+from study import payload
+from study.environment import apply_environment_defaults
+from study.mlflow_store import client_for, finish_study_run, open_study_run, trial_runs
+from study.plan import StudyPlan, make_plan
+from study.request import StudyRequest
+from study.search import build_scheduler, build_searcher, optuna_trial_counts
+from study.spaces import SearchSpace, config_from_sample
+from study.stores import DEFAULT_STORE
+from study.tags import TAG_STOPPED_EARLY
+from study.trainables import train_trial
+from study.tune_callback import MlflowTrialLogger
 
-__all__ = ["StudyOutcome", "StudyRequest", "resume_study", "run_study"]
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-
-
-@dataclass(frozen=True, slots=True)
-class StudyRequest:
-    """What ``actmix-study run`` was asked for (defaults: the embedded small study)."""
-
-    name: str | None = None
-    dataset: str = "power_plant"
-    target: str | None = None
-    task: str | None = None
-    model: str | None = None  # default: the space's model, else actmix
-    space: str | None = None  # a YAML path or a bundled space name
-    trials: int = 12
-    folds: int = 5
-    seeds: int = 1
-    split_seed: int = 0
-    epochs: int = 40
-    max_concurrent: int = 2
-    time_budget: float | None = None
-    scheduler: SchedulerKind = "asha"
-    grace_period: int = 10
-    reduction_factor: float = 3.0
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    address: str | None = None
-    store: str = "actmix-runs"
-    tracking_uri: str | None = None
-    optuna_storage: str | None = None
-    seed: int = 0
-    max_failures: int = 1
-    checkpoint_every: int = 5
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.trials >= 1, f"--trials must be >= 1, got {self.trials}"),
-            (self.folds >= 2, f"--folds must be >= 2, got {self.folds}"),
-            (self.seeds >= 1, f"--seeds must be >= 1, got {self.seeds}"),
-            (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
-            (self.max_concurrent >= 1, f"--max-concurrent must be >= 1, got {self.max_concurrent}"),
-            (self.cpus_per_trial > 0, f"--cpus-per-trial must be > 0, got {self.cpus_per_trial}"),
-            (self.gpus_per_trial >= 0, f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}"),
-            (self.grace_period >= 1, f"--grace-period must be >= 1, got {self.grace_period}"),
-            (
-                self.reduction_factor > 1,
-                f"--reduction-factor must be > 1, got {self.reduction_factor}",
-            ),
-            (self.max_failures >= 0, f"--max-failures must be >= 0, got {self.max_failures}"),
-            (
-                self.time_budget is None or self.time_budget > 0,
-                f"--time-budget must be > 0 seconds, got {self.time_budget}",
-            ),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
-        if self.name is not None and not _NAME.match(self.name):
-            raise ValueError(
-                f"bad study name {self.name!r}: use letters, digits, '.', '_' or '-' (max 100)"
-            )
+__all__ = ["StudyOutcome", "StudyRequest", "resume_study", "run_study", "start_ray"]
 
 
 @dataclass(frozen=True, slots=True)
 class StudyOutcome:
-    name: str
-    experiment_id: str
-    parent_run_id: str
+    """How a study ended, read back from MLflow and Optuna."""
+
+    name: str  # the study name
+    experiment_id: str  # its MLflow experiment
+    parent_run_id: str  # its MLflow parent run
     tracking_uri: str
-    objective: str
-    mode: str
-    counts: dict[str, int]
-    best_trial: str | None
-    best_value: float | None
-    optuna: dict[str, int] = field(default_factory=dict)
+    objective: str  # the metric key optimised, e.g. val_rmse_mean
+    mode: str  # min | max
+    counts: dict[str, int]  # child runs: finished, stopped (early), failed, running
+    best_trial: str | None  # run name of the best non-failed trial, e.g. trial-0007
+    best_value: float | None  # its objective value
+    optuna: dict[str, int] = field(default_factory=dict)  # Optuna trials per state
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """A validated request with everything resolved (paths, URIs, space, objective)."""
-
-    request: StudyRequest
-    name: str
-    model: str
-    space: SearchSpace
-    dataset_name: str
-    task: str
-    objective: str
-    mode: str
-    store: Path
-    tracking_uri: str
-    optuna_storage: str
-    baseline: dict[str, Any]
-
-    @property
-    def manifest(self) -> Path:
-        return self.store / "studies" / f"{self.name}.json"
-
-    @property
-    def ray_path(self) -> Path:
-        return self.store / "ray"
-
-    def settings(self) -> StudySettings:
-        request = self.request
-        return StudySettings(
-            dataset=request.dataset,
-            model=self.model,
-            space=self.space,
-            folds=request.folds,
-            seeds=tuple(range(request.seed, request.seed + request.seeds)),
-            split_seed=request.split_seed,
-            epochs=request.epochs,
-            target=request.target,
-            task=request.task,
-            checkpoint_every=request.checkpoint_every,
-        )
-
-
-def _absolute_dataset(spec: str) -> str:
-    # Tune runs trials in their own working directories: a relative CSV path must not
-    # depend on where the driver was started
-    if spec.startswith("csv:"):
-        return "csv:" + str(Path(spec.removeprefix("csv:")).expanduser().resolve())
-    return spec
-
-
-def check_ray_address(address: str, *, timeout: float = 5.0) -> None:
-    """Fail fast when a Ray address does not answer (``ray.init`` would wait for minutes)."""
-    if address == "auto":
-        return  # ray.init finds the local cluster file or says there is none, at once
-    target = address.removeprefix("ray://")
-    host, _, port = target.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"bad --address {address!r}; expected auto, HOST:PORT or ray://HOST:PORT")
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout):
-            return
-    except OSError as error:
-        raise ConnectionError(
-            f"cannot reach Ray at {address} ({error.strerror or error}); start one with "
-            "`ray start --head` or `ray up`, or leave out --address for a local Ray"
-        ) from None
-
-
-def _plan(request: StudyRequest) -> _Plan:
-    """Validate everything that can be checked without Ray; write nothing."""
-    request = dataclasses.replace(request, dataset=_absolute_dataset(request.dataset))
-    space = load_space(request.space) if request.space else None
-    model = request.model or (space.model if space else "actmix")
-    space = space or space_for_model(model)
-    if (model == "xgboost") != (space.model == "xgboost"):
-        raise ValueError(
-            f"search space {space.path} is for model {space.model!r}, which cannot train {model!r}"
-        )
-    dataset = load_dataset(request.dataset, target=request.target, task=request.task)  # type: ignore[arg-type]
-    make_folds(dataset, request.folds, request.split_seed)  # too few rows/classes fail here
-    baseline = space.baseline(RunConfig(model=model), epochs=request.epochs)
-    if model != "xgboost":
-        # bad activation options (e.g. a fixed omega_0 <= 0) fail here, not in every trial
-        first = space.to_config(baseline, base=RunConfig(), epochs=request.epochs, model=model)
-        make_activation(model, 2, 1, **first.mlp.activation)
-    objective, mode = objective_name(dataset.task)
-    name = request.name or f"{dataset.name}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
-    store = Path(request.store).expanduser().resolve()
-    mlflow_uri, optuna_uri = default_store_uris(store)
-    tracking_uri = request.tracking_uri or mlflow_uri
-    check_tracking_uri(tracking_uri)
-    if request.address:
-        check_ray_address(request.address)
-    return _Plan(
-        request=request,
-        name=name,
-        model=model,
-        space=space,
-        dataset_name=dataset.name,
-        task=dataset.task,
-        objective=objective,
-        mode=mode,
-        store=store,
-        tracking_uri=tracking_uri,
-        optuna_storage=request.optuna_storage or optuna_uri,
-        baseline=baseline,
-    )
-
-
-def _quiet_tune() -> None:
-    # Tune's TensorBoard logger chokes on list-valued final results (per-fold scores);
-    # the JSON and CSV loggers it needs are added explicitly. Checkpoint-sync warnings
-    # are noise for trials this small
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-
-
-def _start_ray(address: str | None) -> bool:
+def start_ray(address: str | None) -> bool:
     """Connect to (or start) Ray; returns whether this call started it."""
     import ray
 
     if ray.is_initialized():
         return False
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    _quiet_tune()
+    apply_environment_defaults()
     try:
         if address:
             ray.init(address=address, logging_level="WARNING", log_to_driver=False)
@@ -283,7 +100,7 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def _study_params(plan: _Plan) -> dict[str, Any]:
+def _study_params(plan: StudyPlan) -> dict[str, Any]:
     request = plan.request
     return {
         "dataset": request.dataset,
@@ -312,7 +129,7 @@ def _study_params(plan: _Plan) -> dict[str, Any]:
     }
 
 
-def _trainable(plan: _Plan):
+def _trainable(plan: StudyPlan):
     from ray import tune
 
     resources = {"cpu": plan.request.cpus_per_trial, "gpu": plan.request.gpus_per_trial}
@@ -328,8 +145,8 @@ class _TrialConfig:
         self.space, self.epochs, self.model = space, epochs, model
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
-        config = self.space.to_config(
-            sample, base=RunConfig(), epochs=self.epochs, model=self.model
+        config = config_from_sample(
+            self.space, sample, base=RunConfig(), epochs=self.epochs, model=self.model
         )
         return run_config_to_dict(config)
 
@@ -338,12 +155,12 @@ def _print(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _tuner(plan: _Plan, experiment_id: str, parent_run_id: str, report: Callable[[str], None]):
+def _tuner(plan: StudyPlan, experiment_id: str, parent_run_id: str, report: Callable[[str], None]):
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     request = plan.request
-    _quiet_tune()
+    apply_environment_defaults()
     logger = MlflowTrialLogger(
         uri=plan.tracking_uri,
         experiment_id=experiment_id,
@@ -367,7 +184,7 @@ def _tuner(plan: _Plan, experiment_id: str, parent_run_id: str, report: Callable
         max_concurrent=request.max_concurrent,
     )
     # xgboost reports once per fold: ASHA's epoch milestones do not apply to it
-    scheduler_kind = "none" if plan.model == "xgboost" else request.scheduler
+    scheduler_kind = "none" if plan.model == XGBOOST else request.scheduler
     scheduler = build_scheduler(
         scheduler_kind,
         max_t=request.epochs + 1,
@@ -396,7 +213,7 @@ def _tuner(plan: _Plan, experiment_id: str, parent_run_id: str, report: Callable
     )
 
 
-def _write_manifest(plan: _Plan, experiment_id: str, parent_run_id: str) -> None:
+def _write_manifest(plan: StudyPlan, experiment_id: str, parent_run_id: str) -> None:
     plan.manifest.parent.mkdir(parents=True, exist_ok=True)
     data = {
         "name": plan.name,
@@ -412,7 +229,7 @@ def _write_manifest(plan: _Plan, experiment_id: str, parent_run_id: str) -> None
     partial.replace(plan.manifest)
 
 
-def _outcome(plan: _Plan, experiment_id: str, parent_run_id: str) -> StudyOutcome:
+def _outcome(plan: StudyPlan, experiment_id: str, parent_run_id: str) -> StudyOutcome:
     import math
 
     runs = trial_runs(plan.tracking_uri, experiment_id, parent_run_id)
@@ -434,7 +251,9 @@ def _outcome(plan: _Plan, experiment_id: str, parent_run_id: str) -> StudyOutcom
             best_name, best_value = run.info.run_name, value
     try:
         optuna_counts = optuna_trial_counts(plan.optuna_storage, plan.name)
-    except Exception:
+    except (KeyError, OSError, ImportError, RuntimeError) as error:
+        # the summary still stands without the Optuna counts; say why they are missing
+        _print(f"note: cannot read the Optuna trial counts of {plan.name}: {error}")
         optuna_counts = {}
     return StudyOutcome(
         name=plan.name,
@@ -450,7 +269,7 @@ def _outcome(plan: _Plan, experiment_id: str, parent_run_id: str) -> StudyOutcom
     )
 
 
-def _tune(plan: _Plan, tuner, experiment_id: str, parent_run_id: str) -> StudyOutcome:
+def _tune(plan: StudyPlan, tuner, experiment_id: str, parent_run_id: str) -> StudyOutcome:
     status = "FAILED"
     try:
         tuner.fit()
@@ -468,27 +287,35 @@ def _tune(plan: _Plan, tuner, experiment_id: str, parent_run_id: str) -> StudyOu
     return outcome
 
 
-def _reconcile(plan: _Plan, experiment_id: str, parent_run_id: str) -> None:
+def _reconcile(plan: StudyPlan, experiment_id: str, parent_run_id: str) -> None:
     """End child runs left RUNNING (e.g. a trial that finished while the driver was down)."""
     client = client_for(plan.tracking_uri)
     for run in trial_runs(plan.tracking_uri, experiment_id, parent_run_id):
         if run.info.status != "RUNNING":
             continue
-        final = run.data.metrics.get("diverged_members") is not None
+        final = payload.reached_final_report(run.data.metrics)
         client.set_terminated(run.info.run_id, status="FINISHED" if final else "KILLED")
         if not final:
-            client.set_tag(run.info.run_id, "stopped_early", "true")
+            client.set_tag(run.info.run_id, TAG_STOPPED_EARLY, "true")
 
 
-def run_study(request: StudyRequest, *, report: Callable[[str], None] = _print) -> StudyOutcome:
-    """Validate, then run a whole study; returns its summary."""
-    plan = _plan(request)
+def run_study(
+    request: StudyRequest,
+    *,
+    report: Callable[[str], None] = _print,
+    tags: dict[str, str] | None = None,
+) -> StudyOutcome:
+    """Validate, then run a whole study; returns its summary.
+
+    ``tags`` are added to the study's MLflow parent run (a suite names itself there).
+    """
+    plan = make_plan(request)
     if plan.manifest.exists():
         raise ValueError(
             f"study {plan.name!r} already exists in {plan.store}; resume it with "
             f"`actmix-study resume {plan.name}` or choose another --name"
         )
-    started_ray = _start_ray(request.address)
+    started_ray = start_ray(request.address)
     try:
         _check_resources(request)
         experiment_id, parent_run_id = open_study_run(
@@ -505,6 +332,7 @@ def run_study(request: StudyRequest, *, report: Callable[[str], None] = _print) 
                 "actmix.model": plan.model,
                 "actmix.metric": plan.objective,
                 "actmix.mode": plan.mode,
+                **(tags or {}),
             },
         )
         _write_manifest(plan, experiment_id, parent_run_id)
@@ -534,18 +362,18 @@ def load_manifest(name: str, store: str) -> dict[str, Any]:
 
 
 def resume_study(
-    name: str, *, store: str = "actmix-runs", report: Callable[[str], None] = _print
+    name: str, *, store: str = DEFAULT_STORE, report: Callable[[str], None] = _print
 ) -> StudyOutcome:
     """Restore a study whose driver died: unfinished trials continue from checkpoints."""
     from ray import tune
 
     manifest = load_manifest(name, store)
-    request = StudyRequest(**manifest["request"])
-    plan = _plan(request)
+    request = StudyRequest.from_mapping(manifest["request"])
+    plan = make_plan(request)
     path = plan.ray_path / plan.name
     if not tune.Tuner.can_restore(str(path)):
         raise ValueError(f"study {name!r} has no Ray Tune state at {path}; nothing to resume")
-    started_ray = _start_ray(request.address)
+    started_ray = start_ray(request.address)
     try:
         _check_resources(request)
         experiment_id, parent_run_id = manifest["experiment_id"], manifest["parent_run_id"]

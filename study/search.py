@@ -1,70 +1,153 @@
-"""Optuna TPE search (through Ray Tune) and the ASHA early-stopping scheduler."""
+"""Optuna TPE search (through Ray Tune) and the ASHA early-stopping scheduler.
+
+``OptunaSearcher`` is a Ray Tune ``Searcher`` written on the public APIs of both
+libraries: Optuna's ask-and-tell (``study.ask``/``study.tell``, ``trial.report``)
+and its storage interface; Tune's ``Searcher`` hooks. Nothing reads another
+library's private attributes, so an upgrade of either cannot silently change it.
+It runs in the Tune driver process and needs no running Ray: tests call its hooks
+directly against an in-memory or SQLite Optuna storage.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
+import pickle
 import warnings
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
-from ray.tune.search import ConcurrencyLimiter
-from ray.tune.search.optuna import OptunaSearch
+from ray.tune.search import ConcurrencyLimiter, Searcher
 
-from study.spaces import SearchSpace
+from study.request import SchedulerKind
+from study.spaces import SearchSpace, suggest_params
 
-__all__ = ["SchedulerKind", "build_scheduler", "build_searcher", "optuna_trial_counts"]
+if TYPE_CHECKING:
+    import optuna
 
-SchedulerKind = Literal["asha", "none"]
+__all__ = [
+    "OptunaSearcher",
+    "SchedulerKind",
+    "build_scheduler",
+    "build_searcher",
+    "optuna_trial_counts",
+]
+
+_logger = logging.getLogger(__name__)
+_DIRECTIONS = {"min": "minimize", "max": "maximize"}
+_EPOCH = "training_iteration"  # Tune's step counter: one per reported epoch
 
 
-class _OptunaSearch(OptunaSearch):
-    """OptunaSearch that survives restores and records a non-finite objective as FAILED.
+class OptunaSearcher(Searcher):
+    """One Optuna trial per Tune trial, in a persistent study, the baseline first.
 
-    Ray's version passes NaN to ``study.tell``, which Optuna refuses: the trial
-    would stay RUNNING in the Optuna storage forever. And after a killed driver,
-    Tune's experiment snapshot can be older than the Optuna storage: a trial that
-    Optuna already has as finished may report again; its record is kept as it is.
+    Differences from Ray's ``OptunaSearch`` that a study relies on:
+
+    - a non-finite objective is told as FAIL (Optuna refuses NaN as a value, and
+      Ray's version leaves such a trial RUNNING in the storage forever);
+    - after a killed driver, Tune's snapshot can be older than the Optuna storage:
+      a RUNNING trial asked after the snapshot (an orphan) is adopted by the next
+      new Tune trial instead of asking a new one, and results for a trial the
+      storage already has as finished are ignored;
+    - a restored searcher reseeds its sampler, so it does not replay the random
+      draws it made after the snapshot (that would repeat an orphan's configuration).
     """
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        if trial_id not in self._ot_trials:
-            orphan = self._orphan_trial()
-            if orphan is not None:
-                # asked before the driver died, never in Tune's snapshot: reuse it, so
-                # Optuna keeps exactly one trial per Tune trial (define-by-run replays
-                # the stored params, so the configuration is the same)
-                self._ot_trials[trial_id] = orphan
-        return super().suggest(trial_id)
-
-    def _orphan_trial(self):
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        metric: str,
+        mode: str,
+        baseline: Mapping[str, Any],
+        sampler: optuna.samplers.BaseSampler,
+        storage: optuna.storages.BaseStorage,
+        study_name: str,
+    ) -> None:
         import optuna
 
-        if self._ot_study is None:
-            return None
-        known = {trial.number for trial in self._ot_trials.values()}
-        running = self._ot_study.get_trials(
-            deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
+        if mode not in _DIRECTIONS:
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        super().__init__(metric=metric, mode=mode)
+        self._space = space
+        self._storage = storage
+        self._study = optuna.create_study(
+            storage=storage,
+            sampler=sampler,
+            pruner=optuna.pruners.NopPruner(),  # Tune's scheduler stops trials, not Optuna
+            study_name=study_name,
+            direction=_DIRECTIONS[mode],
+            load_if_exists=True,
         )
-        for frozen in running:
-            if frozen.number not in known:
-                return optuna.trial.Trial(self._ot_study, frozen._trial_id)
-        return None
+        self._study_id = storage.get_study_id_from_name(study_name)
+        # a searcher built again over an existing study must not queue the baseline twice
+        self._study.enqueue_trial(dict(baseline), skip_if_exists=True)
+        self._trials: dict[str, optuna.Trial] = {}  # Tune trial id -> its Optuna trial
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        trial = self._trials.get(trial_id)
+        if trial is None:
+            trial = self._orphan_trial() or self._study.ask()
+            self._trials[trial_id] = trial
+        # an adopted or enqueued trial replays its stored params: same configuration
+        constants = suggest_params(self._space, trial)
+        return {**trial.params, **constants}
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         import optuna
 
-        try:
-            super().on_trial_result(trial_id, result)
-        except optuna.exceptions.UpdateFinishedTrialError:
+        trial = self._trials.get(trial_id)
+        value, step = result.get(self.metric), result.get(_EPOCH)
+        if trial is None or value is None or step is None:
             return
+        try:
+            trial.report(float(value), int(step))
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return  # finished in the storage before the snapshot Tune resumed from
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
+        from optuna.trial import TrialState
+
+        trial = self._trials.get(trial_id)
+        if trial is None:
+            _logger.warning("completion of unknown trial %s ignored (never suggested)", trial_id)
+            return
         value = (result or {}).get(self.metric)
-        if value is not None and not math.isfinite(float(value)):
-            result, error = None, True
-        super().on_trial_complete(trial_id, result=result, error=error)
+        if value is not None and math.isfinite(float(value)):
+            state, told = TrialState.COMPLETE, float(value)
+        elif value is not None or error:
+            state, told = TrialState.FAIL, None
+        else:
+            state, told = TrialState.PRUNED, None  # stopped without a final result
+        self._study.tell(trial, told, state=state, skip_if_finished=True)
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump(self.__dict__, file)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as file:
+            self.__dict__.update(pickle.load(file))
+        # the sampler's generator is back where it was at the snapshot; its next draws
+        # would repeat the ones made for trials asked after it (the orphans)
+        self._study.sampler.reseed_rng()
+
+    def _orphan_trial(self) -> optuna.Trial | None:
+        """A RUNNING trial of the study that no Tune trial owns, if any."""
+        import optuna
+        from optuna.trial import TrialState
+
+        owned = {trial.number for trial in self._trials.values()}
+        for frozen in self._study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if frozen.number not in owned:
+                trial_id = self._storage.get_trial_id_from_study_id_trial_number(
+                    self._study_id, frozen.number
+                )
+                return optuna.Trial(self._study, trial_id)
+        return None
 
 
 def build_searcher(
@@ -85,11 +168,11 @@ def build_searcher(
         # multivariate TPE is flagged experimental but is stable and the better default here
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
-    searcher = _OptunaSearch(
-        space=space.suggest,
+    searcher = OptunaSearcher(
+        space,
         metric=metric,
         mode=mode,
-        points_to_evaluate=[baseline],
+        baseline=baseline,
         sampler=sampler,
         storage=optuna.storages.RDBStorage(storage_url),
         study_name=study_name,
@@ -104,7 +187,7 @@ def build_scheduler(
     if kind == "none":
         return FIFOScheduler()
     return ASHAScheduler(
-        time_attr="training_iteration",
+        time_attr=_EPOCH,
         max_t=max_t,
         grace_period=min(grace_period, max_t),
         reduction_factor=reduction_factor,

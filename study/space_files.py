@@ -1,30 +1,34 @@
-"""Reading search-space YAML files: the grammar, ``extends``, and every check on a space.
+"""Reading and checking a search-space file: YAML -> a typed ``SearchSpace``.
 
-``parse_space_file`` returns a :class:`ParsedSpace`; ``study/spaces.py`` turns it into
-the ``SearchSpace`` users work with. Every problem is a ``ValueError`` (or
-``FileNotFoundError``) naming the file, the param and what would be valid.
+The file grammar, ``extends``, and every check that needs only the file: names,
+distributions, bounds, the model and which params go together. Whether each value
+builds a valid ``RunConfig`` is checked by ``space_configs.check_buildable``, which
+``spaces.load_space`` applies to what this module returns. Every problem is a
+``ValueError`` (or ``FileNotFoundError``) naming the file, the param and what would
+be valid.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
 from collections.abc import Mapping
 from importlib import resources
-from typing import TYPE_CHECKING, Any, NamedTuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from actmix.config import RunConfig
+from actmix.config import XGBOOST
 from study.space_params import (
     ACTIVATION_PREFIX,
     DISTRIBUTIONS,
     PARAM_TYPES,
     SETS_FIELD,
-    XGBOOST,
     Param,
-    build_config,
+    SearchSpace,
     check_model,
     did_you_mean,
 )
@@ -32,27 +36,44 @@ from study.space_params import (
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-__all__ = ["FILE_NAME", "ParsedSpace", "bundled_directory", "bundled_names", "parse_space_file"]
+__all__ = ["MAX_FILE_BYTES", "MAX_YAML_NODES", "bundled_directory", "bundled_names", "read_space"]
 
 _TOP_LEVEL_KEYS = ("description", "model", "extends", "params")
-FILE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_FILE_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _OPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SEED_EPOCHS = 200  # epochs of the seed config; endpoint checks build configs with it
+# a space file is a few lines; the caps keep a hostile or mistaken file from
+# costing minutes (anchors and aliases can make a few lines stand for 10^9 nodes)
+MAX_FILE_BYTES = 256 * 1024
+MAX_YAML_NODES = 20_000
 
 
-class ParsedSpace(NamedTuple):
-    """A space file with ``extends`` resolved and every check passed."""
+def read_space(path_or_name: str | os.PathLike[str]) -> SearchSpace:
+    """Read a space from a ``.yaml`` path or by bundled name (``"actmix"``, ``"mlp"``, ...)."""
+    text = os.fspath(path_or_name)
+    if text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text:
+        path = Path(text)
+        if not path.is_file():
+            raise FileNotFoundError(f"search space file not found: {path}")
+        return _parse_space_file(path.parent, path.name, ())
+    directory = bundled_directory()
+    if _FILE_NAME.fullmatch(text) and directory.joinpath(f"{text}.yaml").is_file():
+        return _parse_space_file(directory, f"{text}.yaml", ())
+    raise ValueError(
+        f"unknown search space {text!r}; give a .yaml path or a bundled name: "
+        f"{', '.join(bundled_names())}"
+    )
 
-    name: str
-    path: str
-    description: str
-    model: str
-    params: tuple[Param, ...]
+
+def bundled_directory() -> Traversable:
+    return resources.files("study.search_spaces")
 
 
-def parse_space_file(
-    directory: Traversable, filename: str, chain: tuple[str, ...] = ()
-) -> ParsedSpace:
+def bundled_names() -> list[str]:
+    entries = bundled_directory().iterdir()
+    return sorted(e.name.removesuffix(".yaml") for e in entries if e.name.endswith(".yaml"))
+
+
+def _parse_space_file(directory: Traversable, filename: str, chain: tuple[str, ...]) -> SearchSpace:
     """Parse and check ``directory/filename``; ``chain``: the files extending it (cycles)."""
     display = str(directory.joinpath(filename))
     if display in chain:
@@ -78,7 +99,7 @@ def parse_space_file(
     params: dict[str, Param] = {}
     parent = None
     if "extends" in data:
-        parent = parse_space_file(
+        parent = _parse_space_file(
             directory, _extends_file(directory, data["extends"], display), (*chain, display)
         )
         params = {param.name: param for param in parent.params}
@@ -88,7 +109,7 @@ def parse_space_file(
             raise ValueError(f"{where}: param names are strings, got {name!r}")
         _check_name(name, where)
         params[name] = _parse_param(name, spec, where)
-    space = ParsedSpace(
+    space = SearchSpace(
         name=filename.removesuffix(".yaml").removesuffix(".yml"),
         path=display,
         description=data.get("description", parent.description if parent else ""),
@@ -102,36 +123,88 @@ def parse_space_file(
 def _read_yaml(location: Traversable, display: str) -> Any:
     if not location.is_file():
         raise FileNotFoundError(f"search space file not found: {display}")
-    text = location.read_text(encoding="utf-8")
+    with location.open("rb") as stream:
+        raw = stream.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise ValueError(
+            f"{display}: larger than {MAX_FILE_BYTES // 1024} KiB; a search space file "
+            "is a few lines"
+        )
     try:
-        _reject_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), display)
-        return yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{display}: not UTF-8 text (byte {error.start} is {raw[error.start]:#04x}); "
+            "save the file as UTF-8"
+        ) from None
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _check_nodes(root, display)
+        return loader.construct_document(root)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f" (line {mark.line + 1})" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
         raise ValueError(f"cannot parse {display}{line}: {problem}") from None
+    except RecursionError:
+        raise ValueError(f"{display}: nested too deeply to be a search space") from None
+    finally:
+        loader.dispose()
 
 
-def _reject_duplicate_keys(node: yaml.Node | None, display: str) -> None:
-    """safe_load keeps the last of two equal keys silently; a repeated param is a typo."""
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                if key.value in seen:
-                    line = key.start_mark.line + 1
-                    raise ValueError(f"{display} (line {line}): duplicate key {key.value!r}")
-                seen.add(key.value)
-            _reject_duplicate_keys(value, display)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _reject_duplicate_keys(item, display)
+def _check_nodes(root: yaml.Node, display: str) -> None:
+    """Reject repeated keys, self-containing aliases and over-large documents.
+
+    ``safe_load`` keeps the last of two equal keys silently; a repeated param is a
+    typo. An alias stands for its whole anchored node, so the document a later step
+    walks can be exponentially larger than the text: its size (aliases expanded) is
+    counted here while each node is visited once, so the check itself stays linear.
+    """
+    sizes: dict[int, int] = {}  # id(node) -> nodes in it, aliases expanded; -1: being counted
+
+    def count(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known == -1:
+            line = node.start_mark.line + 1
+            raise ValueError(f"{display} (line {line}): an alias refers to a node containing it")
+        if known is not None:
+            return known
+        sizes[id(node)] = -1
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        line = key.start_mark.line + 1
+                        raise ValueError(f"{display} (line {line}): duplicate key {key.value!r}")
+                    seen.add(key.value)
+                total += count(key) + count(value)
+                _check_size(total, display)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += count(item)
+                _check_size(total, display)
+        sizes[id(node)] = total
+        return total
+
+    count(root)
+
+
+def _check_size(nodes: int, display: str) -> None:
+    if nodes > MAX_YAML_NODES:
+        raise ValueError(
+            f"{display}: the document expands to more than {MAX_YAML_NODES} YAML nodes "
+            "(anchors and aliases repeat what they point to); a search space needs a few hundred"
+        )
 
 
 def _extends_file(directory: Traversable, target: str, display: str) -> str:
     stem = target.removesuffix(".yaml")
-    if not FILE_NAME.fullmatch(stem):
+    if not _FILE_NAME.fullmatch(stem):
         raise ValueError(
             f"{display}: extends: expected the name of a space file in the same directory, "
             f"got {target!r}"
@@ -227,7 +300,7 @@ def _fixed_value(argument: Any, where: str) -> Any:
     raise ValueError(f"{where}: fixed: expected a scalar or a list of scalars, got {argument!r}")
 
 
-def _check_space(space: ParsedSpace) -> None:
+def _check_space(space: SearchSpace) -> None:
     where = f"{space.path}: params"
     names = {param.name for param in space.params}
     if not names:
@@ -250,46 +323,6 @@ def _check_space(space: ParsedSpace) -> None:
         raise ValueError(
             f"{where}.{given}: mlp.width and mlp.depth go together (widths = (width,) * depth)"
         )
-    _check_endpoints(space)
-
-
-def _check_endpoints(space: ParsedSpace) -> None:
-    """Every bound, choice and fixed value must give a valid config on its own."""
-    base = RunConfig(model=space.model)
-    by_name = {param.name: param for param in space.params}
-    partner = {"mlp.width": "mlp.depth", "mlp.depth": "mlp.width"}
-    for param in space.params:
-        for value in _candidates(param):
-            values = {param.name: value}
-            if param.name in partner:
-                values[partner[param.name]] = _candidates(by_name[partner[param.name]])[0]
-            try:
-                build_config(
-                    values, base=base, epochs=_SEED_EPOCHS, model=space.model, source="RunConfig"
-                )
-            except ValueError as error:
-                raise ValueError(
-                    f"{space.path}: params.{param.name}: {value!r} gives an invalid config: {error}"
-                ) from None
-
-
-def _candidates(param: Param) -> tuple[Any, ...]:
-    if param.kind == "fixed":
-        return (param.value,)
-    if param.kind == "choice":
-        return param.choices
-    if param.kind == "zero_or_loguniform":
-        return (0.0, param.low, param.high)
-    return (param.low, param.high)
-
-
-def bundled_directory() -> Traversable:
-    return resources.files("study.search_spaces")
-
-
-def bundled_names() -> list[str]:
-    entries = bundled_directory().iterdir()
-    return sorted(e.name.removesuffix(".yaml") for e in entries if e.name.endswith(".yaml"))
 
 
 def _number(value: Any) -> float | None:

@@ -2,24 +2,51 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 __all__ = [
+    "CONFIG_ARTIFACT",
+    "CURVES_ARTIFACT",
     "CV_RESULT_ARTIFACT",
+    "MIXING_WEIGHTS_ARTIFACT",
+    "MODEL_ARTIFACT",
     "TAG_DATASET",
+    "TAG_FAILURE_REASON",
+    "TAG_LAST_ERROR",
     "TAG_METRIC",
     "TAG_MODE",
     "TAG_MODEL",
+    "TAG_NODE_ID",
     "TAG_PARENT",
+    "TAG_RESUMED_FROM_EPOCH",
+    "TAG_RETRIES",
     "TAG_ROLE",
+    "TAG_STOPPED_EARLY",
     "TAG_STUDY",
     "TAG_TRIAL_ID",
+    "TAG_TRIAL_INDEX",
 ]
 
-TAG_ROLE = "actmix.role"  # "study" (parent), "trial" (child), "final" (cv --config)
-TAG_STUDY = "actmix.study"
-TAG_DATASET = "actmix.dataset"
-TAG_MODEL = "actmix.model"
-TAG_METRIC = "actmix.metric"  # the objective key, e.g. val_rmse_mean
-TAG_MODE = "actmix.mode"  # min | max
-TAG_TRIAL_ID = "trial_id"
-TAG_PARENT = "mlflow.parentRunId"
-CV_RESULT_ARTIFACT = "cv_result.json"  # a final run's per-fold rows (``CVResult.to_dict``)
+TAG_ROLE: Final = "actmix.role"  # "study" (parent), "trial" (child), "final" (cv --config)
+TAG_STUDY: Final = "actmix.study"
+TAG_DATASET: Final = "actmix.dataset"
+TAG_MODEL: Final = "actmix.model"
+TAG_METRIC: Final = "actmix.metric"  # the objective key, e.g. val_rmse_mean
+TAG_MODE: Final = "actmix.mode"  # min | max
+TAG_TRIAL_ID: Final = "trial_id"  # Tune's id: a restored study finds its runs by it
+TAG_TRIAL_INDEX: Final = "actmix.trial_index"  # 0-based creation order (0: the baseline)
+TAG_PARENT: Final = "mlflow.parentRunId"
+
+# set on trial runs as they happen
+TAG_STOPPED_EARLY: Final = "stopped_early"  # "true": the scheduler ended the trial (KILLED)
+TAG_FAILURE_REASON: Final = "failure_reason"  # why a FAILED run failed, one line
+TAG_RETRIES: Final = "retries"  # how often Tune restarted the crashed trial
+TAG_LAST_ERROR: Final = "last_error"  # the error of the latest retried crash
+TAG_RESUMED_FROM_EPOCH: Final = "resumed_from_epoch"  # the checkpoint a restore continued from
+TAG_NODE_ID: Final = "ray_node_id"  # the node that trained the trial
+
+CONFIG_ARTIFACT: Final = "config.yaml"  # a trial's full RunConfig (``export`` reads it)
+MODEL_ARTIFACT: Final = "model.pt"  # member 0, written by actmix.analysis.save_model
+MIXING_WEIGHTS_ARTIFACT: Final = "mixing_weights.png"  # ActMix trials
+CURVES_ARTIFACT: Final = "learned_curves.png"  # trials of other trainable activations
+CV_RESULT_ARTIFACT: Final = "cv_result.json"  # a final run's per-fold rows (``CVResult.to_dict``)

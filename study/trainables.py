@@ -21,16 +21,18 @@ from typing import Any
 import numpy as np
 
 from actmix.activations import activation_curves
-from actmix.config import RunConfig
+from actmix.config import XGBOOST, RunConfig
 from actmix.cv import build_members, score_rows
 from actmix.data import load_dataset
-from actmix.metrics import primary_metric
+from actmix.metrics import fold_std, primary_metric
+from actmix.nested import study_rows
 from actmix.preprocessing import FoldArrays, prepare_fold
 from actmix.splits import Splits, make_folds
 from actmix.trainer import EpochRecord, fit
-from actmix.types import Dataset
+from actmix.types import Dataset, Task
 from actmix.xgb import fit_xgboost_fold
-from study.spaces import SearchSpace
+from study import payload
+from study.spaces import SearchSpace, config_from_sample
 
 __all__ = ["StudySettings", "objective_name", "train_trial"]
 
@@ -50,22 +52,47 @@ class StudySettings:
     split_seed: int
     epochs: int
     target: str | None = None
-    task: str | None = None
+    task: Task | None = None
     checkpoint_every: int = 5
+    outer_folds: int | None = None  # nested CV: train on one outer fold's training rows
+    outer_fold: int | None = None
 
 
-def objective_name(task: str) -> tuple[str, str]:
+def objective_name(task: Task) -> tuple[str, str]:
     """``(metric key, mode)`` the study optimises, e.g. ``("val_rmse_mean", "min")``."""
-    metric = primary_metric(task)  # type: ignore[arg-type]
+    metric = primary_metric(task)
     return f"val_{metric.name}_mean", "min" if metric.direction == "minimize" else "max"
 
 
+def _prepared(settings: StudySettings) -> tuple[Dataset, Splits, tuple[FoldArrays, ...]]:
+    return _prepared_cached(
+        settings.dataset,
+        settings.target,
+        settings.task,
+        settings.folds,
+        settings.split_seed,
+        settings.outer_folds,
+        settings.outer_fold,
+    )
+
+
 @functools.lru_cache(maxsize=4)
-def _prepared(
-    spec: str, target: str | None, task: str | None, folds: int, split_seed: int
+def _prepared_cached(
+    spec: str,
+    target: str | None,
+    task: Task | None,
+    folds: int,
+    split_seed: int,
+    outer_folds: int | None,
+    outer_fold: int | None,
 ) -> tuple[Dataset, Splits, tuple[FoldArrays, ...]]:
     # cached per worker process: with reuse_actors, later trials skip loading and preprocessing
-    dataset = load_dataset(spec, target=target, task=task)  # type: ignore[arg-type]
+    dataset = study_rows(
+        load_dataset(spec, target=target, task=task),
+        outer_folds=outer_folds,
+        outer_fold=outer_fold,
+        split_seed=split_seed,
+    )
     splits = make_folds(dataset, folds, split_seed)
     return dataset, splits, tuple(prepare_fold(dataset, fold) for fold in splits.folds)
 
@@ -74,7 +101,7 @@ def _finite_mean_std(values: list[float]) -> tuple[float, float]:
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
         return math.nan, math.nan
-    return float(np.mean(finite)), float(np.std(finite))
+    return float(np.mean(finite)), fold_std(finite)
 
 
 def _per_fold(values: list[float], pairs, folds: int) -> list[float]:
@@ -117,13 +144,11 @@ def train_trial(config: dict[str, Any], settings: StudySettings) -> None:
     cpus = context.get_trial_resources().required_resources.get("CPU", 1)
     torch.set_num_threads(max(1, int(cpus)))
 
-    run_config = settings.space.to_config(
-        config, base=RunConfig(), epochs=settings.epochs, model=settings.model
+    run_config = config_from_sample(
+        settings.space, config, base=RunConfig(), epochs=settings.epochs, model=settings.model
     )
-    dataset, splits, fold_arrays = _prepared(
-        settings.dataset, settings.target, settings.task, settings.folds, settings.split_seed
-    )
-    if run_config.model == "xgboost":
+    dataset, splits, fold_arrays = _prepared(settings)
+    if run_config.model == XGBOOST:
         _train_xgboost(run_config, settings, dataset, splits, fold_arrays, n_jobs=max(1, int(cpus)))
     else:
         _train_mlp(run_config, settings, dataset, fold_arrays)
@@ -166,23 +191,23 @@ def _train_mlp(config: RunConfig, settings: StudySettings, dataset: Dataset, fol
     key, _ = objective_name(dataset.task)
     resume_from = _load_checkpoint(_STATE_FILE)
     # said once, in the first report after a restore, so the run records where it went on
-    pending = {} if resume_from is None else {"resumed_from_epoch": int(resume_from["epoch"])}
+    pending = {} if resume_from is None else {payload.RESUMED_FROM_EPOCH: int(resume_from["epoch"])}
 
     def on_epoch(epoch: int, record: EpochRecord) -> None:
         mean, std = _finite_mean_std(list(record.best_val_metric))
         trained = [v for v, on in zip(record.val_metric, record.trained, strict=True) if on]
         metrics = {
-            "epoch": epoch,
+            payload.EPOCH: epoch,
             key: mean,
             f"val_{name}_std": std,
             f"val_{name}_epoch_mean": _finite_mean_std(trained)[0],
-            "train_loss": _finite_mean_std(list(record.train_loss))[0],
-            "temperature": record.temperature,
-            "lr": record.lr,
-            "members_training": sum(record.active),
+            payload.TRAIN_LOSS: _finite_mean_std(list(record.train_loss))[0],
+            payload.TEMPERATURE: record.temperature,
+            payload.LR: record.lr,
+            payload.MEMBERS_TRAINING: sum(record.active),
         }
         if record.entropy is not None:
-            metrics["entropy"] = _finite_mean_std(list(record.entropy))[0]
+            metrics[payload.ENTROPY] = _finite_mean_std(list(record.entropy))[0]
         metrics.update(pending)
         pending.clear()
         _report(metrics, record.checkpoint, _STATE_FILE)
@@ -201,33 +226,34 @@ def _train_mlp(config: RunConfig, settings: StudySettings, dataset: Dataset, fol
     diverged = [k for k, outcome in enumerate(result.members) if outcome.diverged]
     mean, std = _finite_mean_std(best)
     final: dict[str, Any] = {
-        "epoch": max(outcome.epochs_run for outcome in result.members),
+        payload.EPOCH: max(outcome.epochs_run for outcome in result.members),
         key: mean if len(diverged) < len(best) else math.nan,
         f"val_{name}_std": std,
-        "fold_scores": _per_fold(best, batched.pairs, len(fold_arrays)),
-        "epochs_run": [outcome.epochs_run for outcome in result.members],
-        "diverged_members": len(diverged),
-        "node_id": _node_id(),
-        "final": True,
+        payload.FOLD_SCORES: _per_fold(best, batched.pairs, len(fold_arrays)),
+        payload.EPOCHS_RUN: [outcome.epochs_run for outcome in result.members],
+        payload.DIVERGED_MEMBERS: len(diverged),
+        payload.NODE_ID: _node_id(),
+        payload.FINAL: True,
     }
     if diverged:
         outcome = result.members[diverged[0]]
-        final["diverged_reason"] = (
+        final[payload.DIVERGED_REASON] = (
             f"{len(diverged)}/{len(best)} members diverged "
             f"({outcome.diverged_reason} at epoch {outcome.diverged_epoch})"
         )
-    final["model_file"] = _model_file(batched.model)
+    final[payload.MODEL_FILE] = _model_file(batched.model)
     trainable_shape = any(p.numel() for p in batched.model.activations.parameters())
     mixing = batched.model.mixing_weights()
     if mixing is None and trainable_shape:
         # learned shapes of a few neurons (fold 0): the driver plots them for the run
         grid = np.linspace(-3.0, 3.0, 121)
-        final["curve_grid"] = grid.tolist()
-        final["curves"] = [c.tolist() for c in activation_curves(batched.model, grid, neurons=4)]
+        final[payload.CURVE_GRID] = grid.tolist()
+        curves = activation_curves(batched.model, grid, neurons=4)
+        final[payload.CURVES] = [curve.tolist() for curve in curves]
     if mixing is not None:
         # first member (fold 0, first seed): the driver plots it as the trial's heatmap
-        final["mixing_weights"] = [layer[0].detach().cpu().tolist() for layer in mixing]
-        final["basis"] = batched.model.activations[0].describe()["basis"]
+        final[payload.MIXING_WEIGHTS] = [layer[0].detach().cpu().tolist() for layer in mixing]
+        final[payload.BASIS] = batched.model.activations[0].describe()["basis"]
     _report(final, None, _STATE_FILE)
 
 
@@ -259,10 +285,10 @@ def _train_xgboost(
         mean, std = _finite_mean_std([row[2] for row in done])
         _report(
             {
-                "epoch": len(done),
+                payload.EPOCH: len(done),
                 key: mean,
                 f"val_{name}_std": std,
-                "best_iteration": outcome.best_iteration,
+                payload.BEST_ITERATION: outcome.best_iteration,
             },
             done,
             _XGB_STATE_FILE,
@@ -271,14 +297,14 @@ def _train_xgboost(
     mean, std = _finite_mean_std(values)
     _report(
         {
-            "epoch": len(done),
+            payload.EPOCH: len(done),
             key: mean,
             f"val_{name}_std": std,
-            "fold_scores": _per_fold(values, pairs, len(fold_arrays)),
-            "best_iterations": [row[3] for row in done],
-            "diverged_members": 0,
-            "node_id": _node_id(),
-            "final": True,
+            payload.FOLD_SCORES: _per_fold(values, pairs, len(fold_arrays)),
+            payload.BEST_ITERATIONS: [row[3] for row in done],
+            payload.DIVERGED_MEMBERS: 0,
+            payload.NODE_ID: _node_id(),
+            payload.FINAL: True,
         },
         None,
         _XGB_STATE_FILE,

@@ -13,7 +13,8 @@ Speed: the element-wise math (forward mixture; backward ``grad_z`` and
 instead of ~3 full-size tensor passes per basis function. Compilation is lazy
 (first call per basis tuple; inductor keeps compiled code on disk, so later
 processes start faster). If compiling or running a compiled kernel fails, one
-``RuntimeWarning`` says so and every later call uses the eager functions.
+``RuntimeWarning`` says so and every later call uses the eager functions
+(``kernel_cache.reset()`` forgets the failure and the compiled kernels).
 Set the environment variable ``ACTMIX_COMPILE=0`` to always use eager kernels
 (e.g. for short runs where a compile of several seconds does not pay off).
 """
@@ -33,7 +34,15 @@ from torch import nn
 
 from actmix.activations.base import ActivationLayer
 
-__all__ = ["BASIS_FUNCTIONS", "COMPILE_ENV", "DEFAULT_BASIS", "ActMix", "actmix_function"]
+__all__ = [
+    "BASIS_FUNCTIONS",
+    "COMPILE_ENV",
+    "DEFAULT_BASIS",
+    "ActMix",
+    "KernelCache",
+    "actmix_function",
+    "kernel_cache",
+]
 
 BASIS_FUNCTIONS: tuple[str, ...] = ("sin", "tanh", "relu", "identity", "sigmoid", "silu")
 DEFAULT_BASIS: tuple[str, ...] = ("sin", "tanh", "relu", "identity")
@@ -128,6 +137,7 @@ def _mix_backward(
     grad_z = None
     if need_z:
         if slope_sum is None:
+            assert constant_slope is not None, "internal error: a basis without a slope"
             grad_z = grad_out * constant_slope
         else:
             if constant_slope is not None:
@@ -145,24 +155,11 @@ class _Kernels(NamedTuple):
 
 
 _EAGER = _Kernels(_mix_forward, _mix_backward)
-# below this many elements of z a compiled call's fixed cost (guards, a parallel region)
-# outweighs what fusion saves; eager kernels are used instead
-_COMPILE_MIN_ELEMENTS = 16_384
 _ENV_OFF = frozenset({"0", "false", "no", "off"})
 _ENV_VALID = _ENV_OFF | {"", "1", "true", "yes", "on"}
-_compiled: dict[tuple[str, ...], _Kernels] = {}
-_compile_error: str | None = None  # set once compiling has failed; eager from then on
 
 
-def _compile_allowed() -> bool:
-    """False when ``ACTMIX_COMPILE`` turns compiling off or an earlier compile failed."""
-    setting = os.environ.get(COMPILE_ENV, "").strip().lower()
-    if setting not in _ENV_VALID:
-        raise ValueError(f"{COMPILE_ENV}={os.environ[COMPILE_ENV]!r} is not understood; use 0 or 1")
-    return setting not in _ENV_OFF and _compile_error is None
-
-
-def _own_code_copy(function: Callable, basis: tuple[str, ...]) -> Callable:
+def _own_code_copy(function: Callable[..., Any], basis: tuple[str, ...]) -> Callable[..., Any]:
     """``function`` with a code object of its own.
 
     Dynamo caches compiled graphs, and counts its recompile limit (8), per code
@@ -174,50 +171,78 @@ def _own_code_copy(function: Callable, basis: tuple[str, ...]) -> Callable:
     return types.FunctionType(code, function.__globals__, name)
 
 
-def _compiled_kernels(basis: tuple[str, ...]) -> _Kernels:
-    kernels = _compiled.get(basis)
-    if kernels is None:
-        # dynamic=True: one graph serves every batch size and member count (> 1)
-        kernels = _Kernels(
-            *(
-                torch.compile(_own_code_copy(function, basis), dynamic=True)
-                for function in (_mix_forward, _mix_backward)
-            )
-        )
-        _compiled[basis] = kernels
-    return kernels
+class KernelCache:
+    """Compiled forward/backward kernels per basis tuple, and whether compiling failed.
 
-
-def _fall_back(error: Exception) -> None:
-    global _compile_error
-    first_line = next(iter(str(error).strip().splitlines()), "")
-    _compile_error = f"{type(error).__name__}: {first_line}"
-    warnings.warn(
-        f"ActMix fell back to eager kernels: torch.compile failed ({_compile_error})",
-        RuntimeWarning,
-        stacklevel=2,
-    )
-
-
-def _run(kind: str, basis: tuple[str, ...], *args: Any) -> Any:
-    """Call the ``kind`` ("forward"/"backward") kernel on ``args``, compiled where it pays off.
-
-    ``args[0]`` is a full-size ``[M, B, H]`` tensor (``z`` or ``grad_out``).
+    After the first failure (``error`` is set) every call runs the eager kernels.
+    ``reset()`` forgets both, e.g. between tests. ``min_elements``: below this many
+    elements of ``z`` a compiled call's fixed cost (guards, a parallel region)
+    outweighs what fusion saves, so eager kernels run instead.
     """
-    use_compiled = (
-        args[0].numel() >= _COMPILE_MIN_ELEMENTS
-        and _compile_allowed()
-        # inside an outer torch.compile, dynamo traces the plain functions itself
-        and not torch.compiler.is_compiling()
-    )
-    if use_compiled:
-        try:
-            return getattr(_compiled_kernels(basis), kind)(*args, basis)
-        except torch.OutOfMemoryError:
-            raise
-        except Exception as error:  # whatever breaks in compiling: eager still works
-            _fall_back(error)
-    return getattr(_EAGER, kind)(*args, basis)
+
+    def __init__(self, *, min_elements: int = 16_384) -> None:
+        self.min_elements = min_elements
+        self.error: str | None = None
+        self._kernels: dict[tuple[str, ...], _Kernels] = {}
+
+    def reset(self) -> None:
+        """Drop every compiled kernel and any earlier compile failure."""
+        self._kernels.clear()
+        self.error = None
+
+    def compile_allowed(self) -> bool:
+        """False when ``ACTMIX_COMPILE`` turns compiling off or an earlier compile failed."""
+        setting = os.environ.get(COMPILE_ENV, "").strip().lower()
+        if setting not in _ENV_VALID:
+            raise ValueError(
+                f"{COMPILE_ENV}={os.environ[COMPILE_ENV]!r} is not understood; use 0 or 1"
+            )
+        return setting not in _ENV_OFF and self.error is None
+
+    def run(self, kind: str, basis: tuple[str, ...], *args: Any) -> Any:
+        """Call the ``kind`` ("forward"/"backward") kernel on ``args``, compiled where it pays.
+
+        ``args[0]`` is a full-size ``[M, B, H]`` tensor (``z`` or ``grad_out``).
+        """
+        use_compiled = (
+            args[0].numel() >= self.min_elements
+            and self.compile_allowed()
+            # inside an outer torch.compile, dynamo traces the plain functions itself
+            and not torch.compiler.is_compiling()
+        )
+        if use_compiled:
+            try:
+                return getattr(self._compiled(basis), kind)(*args, basis)
+            except torch.OutOfMemoryError:
+                raise
+            except Exception as error:  # whatever breaks in compiling: eager still works
+                self._fall_back(error)
+        return getattr(_EAGER, kind)(*args, basis)
+
+    def _compiled(self, basis: tuple[str, ...]) -> _Kernels:
+        kernels = self._kernels.get(basis)
+        if kernels is None:
+            # dynamic=True: one graph serves every batch size and member count (> 1)
+            kernels = _Kernels(
+                *(
+                    torch.compile(_own_code_copy(function, basis), dynamic=True)
+                    for function in (_mix_forward, _mix_backward)
+                )
+            )
+            self._kernels[basis] = kernels
+        return kernels
+
+    def _fall_back(self, error: Exception) -> None:
+        first_line = next(iter(str(error).strip().splitlines()), "")
+        self.error = f"{type(error).__name__}: {first_line}"
+        warnings.warn(
+            f"ActMix fell back to eager kernels: torch.compile failed ({self.error})",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+kernel_cache = KernelCache()  # the one every ActMix layer in this process uses
 
 
 @functools.lru_cache(maxsize=64)
@@ -240,7 +265,7 @@ class _ActMixFunction(torch.autograd.Function):
         ctx.omega, ctx.basis = omega, basis
         # detached, so compiled kernels do not guard (and recompile) on requires_grad
         z, alpha = z.detach(), alpha.detach()
-        return _run(
+        return kernel_cache.run(
             "forward", basis, z, _alpha_layout(alpha), _omega_tensor(omega, z.dtype, z.device)
         )
 
@@ -251,7 +276,7 @@ class _ActMixFunction(torch.autograd.Function):
         # the gradient of ``out.sum()``, say, arrives expanded (stride 0)
         grad_out = grad_out.detach().contiguous()
         need_z, need_alpha = ctx.needs_input_grad[:2]
-        grad_z, grad_alpha = _run(
+        grad_z, grad_alpha = kernel_cache.run(
             "backward",
             ctx.basis,
             grad_out,
@@ -303,6 +328,8 @@ class ActMix(ActivationLayer):
     ``omega_0`` the frequency of the sine basis, ``temperature`` the initial
     softmax temperature (the trainer updates it each epoch).
     """
+
+    temperature: torch.Tensor  # buffer [members, 1, 1]
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ from actmix.activations import (
     available_activations,
     make_activation,
 )
+from actmix.activations.actmix import kernel_cache
 
 ALL = available_activations()
 
@@ -196,11 +197,10 @@ def _random_inputs(basis, shape=(3, 37, 13), dtype=torch.float32):
 
 @pytest.fixture
 def fresh_compile(monkeypatch):
-    """Compile even tiny inputs, from a clean cache and no earlier failure; restored after."""
+    """Compile even tiny inputs, from a clean cache and no earlier failure; reset after."""
     monkeypatch.delenv(actmix_module.COMPILE_ENV, raising=False)
-    monkeypatch.setattr(actmix_module, "_COMPILE_MIN_ELEMENTS", 0)
-    monkeypatch.setattr(actmix_module, "_compiled", {})
-    monkeypatch.setattr(actmix_module, "_compile_error", None)
+    monkeypatch.setattr(kernel_cache, "min_elements", 0)
+    kernel_cache.reset()
     calls = []
     real_compile = torch.compile
 
@@ -209,7 +209,9 @@ def fresh_compile(monkeypatch):
         return real_compile(function, **options)
 
     monkeypatch.setattr(torch, "compile", recording_compile)
-    return calls
+    yield calls
+    # kernels compiled by a patched torch.compile (or a recorded failure) must not leak
+    kernel_cache.reset()
 
 
 @pytest.mark.slow
@@ -227,7 +229,7 @@ def test_actmix_compiled_and_eager_match_a_reference(basis, fresh_compile, monke
         warnings.simplefilter("error", RuntimeWarning)  # a fallback would warn
         compiled = _forward_backward(ours, z, alpha, grad_out)
     assert len(fresh_compile) == 2, "forward and backward kernels should be compiled"
-    assert actmix_module._compile_error is None
+    assert kernel_cache.error is None
     monkeypatch.setenv(actmix_module.COMPILE_ENV, "0")
     eager = _forward_backward(ours, z, alpha, grad_out)
     for name, want, got_compiled, got_eager in zip(
@@ -261,7 +263,7 @@ def test_actmix_compiled_gradcheck_and_no_recompiles_across_shapes(fresh_compile
         for expected, actual in zip(want, got, strict=True):
             assert torch.allclose(actual, expected, rtol=1e-5, atol=1e-5)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] - graphs == 2
-    assert len(fresh_compile) == 2 and actmix_module._compile_error is None
+    assert len(fresh_compile) == 2 and kernel_cache.error is None
 
 
 def test_actmix_compile_env_zero_never_compiles(fresh_compile, monkeypatch):
@@ -279,7 +281,7 @@ def test_actmix_compile_env_zero_never_compiles(fresh_compile, monkeypatch):
 
 def test_actmix_compile_env_rejects_unknown_values(monkeypatch):
     monkeypatch.setenv(actmix_module.COMPILE_ENV, "maybe")
-    monkeypatch.setattr(actmix_module, "_COMPILE_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(kernel_cache, "min_elements", 0)
     with pytest.raises(ValueError, match="ACTMIX_COMPILE='maybe'"):
         actmix_function(torch.randn(1, 2, 3), torch.full((1, 3, 4), 0.25))
 
@@ -313,3 +315,9 @@ def test_actmix_falls_back_to_eager_once_when_compile_fails(broken_compile, monk
     want = _forward_backward(lambda z, a: _reference_mixture(z, a, 2.0, basis), z, alpha, grad_out)
     for expected, actual in zip(want, got, strict=True):
         assert torch.allclose(actual, expected, rtol=1e-5, atol=1e-6)
+    # the failure is sticky until reset(), which makes the next call try compiling again
+    assert kernel_cache.error is not None and kernel_cache.error.startswith("RuntimeError")
+    kernel_cache.reset()
+    assert kernel_cache.error is None
+    with pytest.warns(RuntimeWarning, match="fell back to eager"):
+        _forward_backward(ours, z, alpha, grad_out)

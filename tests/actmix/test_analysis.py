@@ -1,10 +1,11 @@
-"""Mixing-weight statistics against hand computation; every figure is a real PNG."""
+"""Mixing-weight statistics against hand computation; every figure draws the data it is given."""
 
 from __future__ import annotations
 
 import json
 import math
 
+import matplotlib.image
 import numpy as np
 import pytest
 import torch
@@ -36,8 +37,13 @@ def _tiny_actmix() -> MLP:
 
 
 def _is_png(path) -> bool:
+    """A real PNG with something drawn on it: its pixels are not one flat colour."""
     data = path.read_bytes()
-    return len(data) > 1000 and data.startswith(PNG_SIGNATURE)
+    if not data.startswith(PNG_SIGNATURE):
+        return False
+    pixels = matplotlib.image.imread(path)[..., :3]
+    # a blank white figure has std 0; axes, text and data lift it well above 0.05
+    return float(pixels.std()) > 0.05
 
 
 def test_layer_statistics_match_hand_computation():
@@ -134,36 +140,145 @@ WEIGHTS = [np.array(LAYER_1), np.array(LAYER_2)]
 GRID = np.linspace(-2, 2, 9)
 
 
+def _titles(figure) -> list[str]:
+    return [axis.get_title() for axis in figure.axes if axis.get_title()]
+
+
+def _line(axis, label: str):
+    return next(line for line in axis.get_lines() if line.get_label() == label)
+
+
+def _check_entropy(figure) -> None:
+    assert _titles(figure) == ["layer 1", "layer 2"]
+    assert figure.axes[0].get_xlabel() == "entropy (nats)"
+    # one histogram bar count per neuron: 2 neurons in layer 1, 1 in layer 2
+    counts = [sum(bar.get_height() for bar in axis.patches) for axis in figure.axes]
+    assert counts == [2, 1]
+
+
+def _check_dominant(figure) -> None:
+    assert _titles(figure) == ["layer 1 (2 neurons)", "layer 2 (2 neurons)"]
+    labels = [
+        [text.get_text() for text in axis.texts if text.get_text() in BASIS] for axis in figure.axes
+    ]
+    assert labels == [["sin", "identity"], ["tanh"]]
+
+
+def _check_coefficients(figure) -> None:
+    assert [axis.get_ylabel() for axis in figure.axes] == ["layer 1\nalpha", "layer 2\nalpha"]
+    # stacked bars: basis-major, neuron-minor; heights are the coefficients
+    heights = [bar.get_height() for bar in figure.axes[0].patches]
+    np.testing.assert_allclose(heights, np.array(LAYER_1).T.ravel())
+
+
+def _check_effective(figure) -> None:
+    axis = figure.axes[0]
+    assert axis.get_xlabel() == "pre-activation z"
+    highest = next(line for line in axis.get_lines() if line.get_label().startswith("highest"))
+    assert "neuron 1 (H=1.20)" in highest.get_label()
+    np.testing.assert_allclose(highest.get_ydata(), GRID)
+    np.testing.assert_allclose(_line(axis, "tanh").get_ydata(), np.tanh(GRID))
+
+
+def _check_topology(figure) -> None:
+    axis = figure.axes[0]
+    assert axis.get_ylabel() == "mean mixing coefficient"
+    for name, value in zip(BASIS, [0.4, 0.15, 0.2, 0.25], strict=True):
+        np.testing.assert_allclose(_line(axis, name).get_ydata(), [value] * 3)
+
+
+def _check_spectrum(figure) -> None:
+    axis = figure.axes[0]
+    # sorted, most specialised first
+    np.testing.assert_allclose(_line(axis, "layer 1").get_ydata(), [0.7, 0.4])
+    np.testing.assert_allclose(_line(axis, "layer 2").get_ydata(), [0.6])
+
+
+def _check_curves(figure) -> None:
+    axis = figure.axes[0]
+    assert axis.get_title() == "layer 1" and figure.get_suptitle() == "Learned activation curves"
+    np.testing.assert_allclose(_line(axis, "neuron 1").get_ydata(), GRID**2)
+
+
+def _check_history(figure) -> None:
+    axis = figure.axes[0]
+    assert (axis.get_xlabel(), axis.get_ylabel()) == ("trial number", "val")
+    np.testing.assert_allclose(axis.collections[0].get_offsets(), [[0, 3.0], [2, 2.0], [3, 2.5]])
+    np.testing.assert_allclose(_line(axis, "best so far").get_ydata(), [3.0, 2.0, 2.0])
+
+
+def _check_history_outlier(figure) -> None:
+    axis = figure.axes[0]
+    trials = axis.collections[0].get_offsets()
+    assert 100.0 not in trials[:, 1] and len(trials) == 4  # the outlier is drawn at the edge
+
+
+def _check_importance(figure) -> None:
+    axis = figure.axes[0]
+    assert [label.get_text() for label in axis.get_yticklabels()] == ["omega_0", "lr"]
+    np.testing.assert_allclose([bar.get_width() for bar in axis.patches], [0.3, 0.7])
+
+
+def _check_folds(figure) -> None:
+    axis = figure.axes[0]
+    assert axis.get_ylabel() == "test rmse" and axis.get_xlabel() == "outer fold (1-based)"
+    np.testing.assert_allclose(_line(axis, "relu").get_xydata(), [[1, 1.1], [2, 1.3]])
+
+
 @pytest.mark.parametrize(
-    "draw",
+    ("draw", "check"),
     [
-        lambda: plots.plot_entropy_distributions([np.array([0.1, 0.9]), np.array([1.2])], 4),
-        lambda: plots.plot_dominant_basis(np.array([[1, 0, 0, 1], [0, 2, 0, 0]]), BASIS),
-        lambda: plots.plot_neuron_coefficients(WEIGHTS, BASIS),
-        lambda: plots.plot_effective_activations(
-            GRID,
-            [
-                {
-                    "highest": GRID,
-                    "lowest": np.tanh(GRID),
-                    "highest_neuron": np.array([1, 1.2]),
-                    "lowest_neuron": np.array([0, 0.3]),
-                    "basis:tanh": np.tanh(GRID),
-                }
-            ],
+        (
+            lambda: plots.plot_entropy_distributions([np.array([0.1, 0.9]), np.array([1.2])], 4),
+            _check_entropy,
         ),
-        lambda: plots.plot_layer_topology(np.array([[0.4, 0.15, 0.2, 0.25]] * 3), BASIS),
-        lambda: plots.plot_specialisation_spectrum([np.array([0.7, 0.4]), np.array([0.6])], 4),
-        lambda: plots.plot_learned_curves(GRID, [np.vstack([GRID, GRID**2])]),
-        lambda: plots.plot_optimisation_history(
-            [0, 2, 3], [3.0, 2.0, 2.5], [3.0, 2.0, 2.0], objective="val"
+        (
+            lambda: plots.plot_dominant_basis(np.array([[1, 0, 0, 1], [0, 2, 0, 0]]), BASIS),
+            _check_dominant,
         ),
-        lambda: plots.plot_optimisation_history(
-            [0, 1, 2, 3, 4], [1.0, 2.0, 3.0, 4.0, 100.0], [1.0] * 5, objective="val"
+        (lambda: plots.plot_neuron_coefficients(WEIGHTS, BASIS), _check_coefficients),
+        (
+            lambda: plots.plot_effective_activations(
+                GRID,
+                [
+                    {
+                        "highest": GRID,
+                        "lowest": np.tanh(GRID),
+                        "highest_neuron": np.array([1, 1.2]),
+                        "lowest_neuron": np.array([0, 0.3]),
+                        "basis:tanh": np.tanh(GRID),
+                    }
+                ],
+            ),
+            _check_effective,
         ),
-        lambda: plots.plot_param_importances({"lr": 0.7, "omega_0": 0.3}),
-        lambda: plots.plot_fold_scores(
-            {"actmix": {0: 1.0, 1: 1.2}, "relu": {0: 1.1, 1: 1.3}}, metric="rmse"
+        (
+            lambda: plots.plot_layer_topology(np.array([[0.4, 0.15, 0.2, 0.25]] * 3), BASIS),
+            _check_topology,
+        ),
+        (
+            lambda: plots.plot_specialisation_spectrum([np.array([0.4, 0.7]), np.array([0.6])], 4),
+            _check_spectrum,
+        ),
+        (lambda: plots.plot_learned_curves(GRID, [np.vstack([GRID, GRID**2])]), _check_curves),
+        (
+            lambda: plots.plot_optimisation_history(
+                [0, 2, 3], [3.0, 2.0, 2.5], [3.0, 2.0, 2.0], objective="val"
+            ),
+            _check_history,
+        ),
+        (
+            lambda: plots.plot_optimisation_history(
+                [0, 1, 2, 3, 4], [1.0, 2.0, 3.0, 4.0, 100.0], [1.0] * 5, objective="val"
+            ),
+            _check_history_outlier,
+        ),
+        (lambda: plots.plot_param_importances({"lr": 0.7, "omega_0": 0.3}), _check_importance),
+        (
+            lambda: plots.plot_fold_scores(
+                {"actmix": {0: 1.0, 1: 1.2}, "relu": {0: 1.1, 1: 1.3}}, metric="rmse"
+            ),
+            _check_folds,
         ),
     ],
     ids=[
@@ -180,8 +295,10 @@ GRID = np.linspace(-2, 2, 9)
         "folds",
     ],
 )
-def test_each_plot_writes_a_png(tmp_path, draw):
-    assert _is_png(plots.save_figure(draw(), tmp_path / "figure.png"))
+def test_each_plot_draws_its_data_and_writes_a_png(tmp_path, draw, check):
+    figure = draw()
+    check(figure)
+    assert _is_png(plots.save_figure(figure, tmp_path / "figure.png"))
 
 
 def test_history_axis_leaves_out_a_far_outlier():

@@ -1,4 +1,6 @@
+import dataclasses
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -6,7 +8,7 @@ import pytest
 import torch
 
 from actmix.config import MLPConfig, RunConfig, TrainConfig
-from actmix.cv import cross_validate, summarise
+from actmix.cv import cross_validate, final_split_seed, summarise
 from actmix.splits import make_folds
 from actmix.types import Dataset
 from tests.actmix.synthetic import make_classification_dataset, make_regression_dataset
@@ -114,4 +116,39 @@ def test_bad_arguments():
 
 def test_summarise_ignores_nan():
     summary = summarise([{"a": 1.0}, {"a": float("nan")}, {"a": 3.0}], ["a"])
+    # sample std of (1, 3): sqrt(((1 - 2)^2 + (3 - 2)^2) / (2 - 1)) = sqrt(2)
     assert summary["a"] == {"mean": 2.0, "std": pytest.approx(2**0.5), "min": 1.0, "max": 3.0}
+
+
+def test_summarise_gives_no_spread_for_a_single_run():
+    summary = summarise([{"a": 4.0}, {"a": float("nan")}], ["a"])
+    assert summary["a"]["mean"] == 4.0 and math.isnan(summary["a"]["std"])
+
+
+TINY = RunConfig(
+    model="relu",
+    mlp=MLPConfig(widths=(4,)),
+    train=TrainConfig(epochs=1, batch_size=64, patience=1),
+)
+
+
+def test_final_cv_never_reuses_the_folds_the_configuration_was_tuned_on():
+    dataset = make_regression_dataset(60, seed=4)
+    assert final_split_seed(0) == 1 and final_split_seed(7) == 8
+
+    def split_seed_of(config: RunConfig = TINY, **options) -> int:
+        result = cross_validate(dataset, config, folds=2, device="cpu", **options)
+        assert (
+            result.splits["fingerprint"]
+            == make_folds(dataset, 2, result.splits["seed"]).fingerprint()
+        )
+        return result.splits["seed"]
+
+    exported = dataclasses.replace(TINY, provenance={"study": "s", "split_seed": 3})
+    assert split_seed_of() == 0
+    assert split_seed_of(tuned_with_split_seed=5) == 6
+    # a configuration exported from a study records the study's seed: fresh folds by default
+    assert split_seed_of(exported) == 4
+    assert split_seed_of(exported, tuned_with_split_seed=5) == 6
+    # an explicit split seed is the caller's decision
+    assert split_seed_of(exported, split_seed=3) == 3

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import urllib.error
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import ucimlrepo
 
-from actmix.data import BUNDLED_DATASETS, describe_datasets, load_dataset
+from actmix.data import (
+    BUNDLED_DATASETS,
+    NUMERIC_SHARE,
+    CoercedValuesWarning,
+    check_dataset,
+    describe_datasets,
+    load_dataset,
+)
+from actmix.types import Dataset, Task
 
 # --- bundled ------------------------------------------------------------------------------
 
@@ -334,3 +344,120 @@ def test_csv_unreadable_file_names_the_path(tmp_path: Path) -> None:
     path.write_bytes(b"not gzip at all")
     with pytest.raises(ValueError, match=r"binary\.csv\.gz"):
         load_dataset(f"csv:{path}", target="y")
+
+
+# --- column typing and dataset checks ------------------------------------------------------
+
+
+def _measurements_csv(path: Path, radius: list[str]) -> str:
+    """A CSV with the given 'mean radius' cells, a clean numeric column and a text target."""
+    lines = ["mean radius,texture,diagnosis"]
+    lines += [f"{cell},{index * 0.5},{'MB'[index % 2]}" for index, cell in enumerate(radius)]
+    return write_csv(path, "\n".join(lines) + "\n")
+
+
+def test_csv_stray_token_in_numeric_column_becomes_missing(tmp_path: Path) -> None:
+    radius = [f"{10 + index * 0.25}" for index in range(40)]
+    radius[7] = "unknown"
+    spec = _measurements_csv(tmp_path / "cancer.csv", radius)
+    with pytest.warns(CoercedValuesWarning) as caught:
+        data = load_dataset(spec, target="diagnosis")
+    assert data.feature_names == ("mean radius", "texture")
+    assert data.categorical.shape == (40, 0)
+    values = data.numeric["mean radius"]
+    assert values.dtype == np.float64 and values.isna().tolist() == [i == 7 for i in range(40)]
+    assert values.iloc[8] == 12.0
+    message = str(caught[0].message)
+    assert "'mean radius'" in message and "1 non-numeric cell" in message
+    assert "'unknown'" in message and "97.5%" in message
+    assert len(caught) == 1  # the clean columns say nothing
+
+
+@pytest.mark.parametrize(
+    ("tokens", "numeric"),
+    [(1, True), (2, False)],  # 19 of 20 numbers is exactly 95 %; 18 of 20 is 90 %
+)
+def test_csv_numeric_share_threshold(tmp_path: Path, tokens: int, numeric: bool) -> None:
+    radius = [str(index) for index in range(20 - tokens)] + ["n/a?"] * tokens
+    spec = _measurements_csv(tmp_path / "cancer.csv", radius)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = load_dataset(spec, target="diagnosis")
+    assert NUMERIC_SHARE == 0.95
+    assert ("mean radius" in data.numeric.columns) is numeric
+    assert ("mean radius" in data.categorical.columns) is not numeric
+    assert len(caught) == int(numeric)
+    if not numeric:
+        assert data.categorical["mean radius"].iloc[-1] == "n/a?"
+
+
+def test_missing_cells_do_not_count_against_the_numeric_share(tmp_path: Path) -> None:
+    radius = ["", "?", "NA", "1.5", "2.5", "3.5"]
+    spec = _measurements_csv(tmp_path / "gaps.csv", radius)
+    data = load_dataset(spec, target="diagnosis")
+    assert data.numeric["mean radius"].tolist()[3:] == [1.5, 2.5, 3.5]
+    assert data.numeric["mean radius"].isna().sum() == 3
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf"])
+def test_csv_infinite_feature_names_the_column(tmp_path: Path, cell: str) -> None:
+    radius = [str(index) for index in range(10)]
+    radius[4] = cell
+    spec = _measurements_csv(tmp_path / "cancer.csv", radius)
+    with pytest.raises(ValueError, match=r"infinite values in feature column\(s\) 'mean radius'"):
+        load_dataset(spec, target="diagnosis")
+
+
+def test_infinite_token_in_a_mostly_numeric_column_is_refused(tmp_path: Path) -> None:
+    radius = [str(index) for index in range(30)]
+    radius[3], radius[5] = "inf", "unknown"  # the column parses as numbers, inf included
+    spec = _measurements_csv(tmp_path / "cancer.csv", radius)
+    with pytest.warns(CoercedValuesWarning), pytest.raises(ValueError, match="'mean radius'"):
+        load_dataset(spec, target="diagnosis")
+
+
+@pytest.mark.parametrize("task", ["classification", None])
+def test_single_class_target_is_refused(tmp_path: Path, task: str | None) -> None:
+    rows = "".join(f"{index},1\n" for index in range(12))
+    spec = write_csv(tmp_path / "constant.csv", "x,y\n" + rows)
+    with pytest.raises(ValueError, match=r"at least two classes.*target 'y' has only \['1'\]"):
+        load_dataset(spec, target="y", task=task)  # type: ignore[arg-type]
+
+
+def _tiny_dataset(numeric: dict[str, list[float]], target: list[Any], task: Task) -> Dataset:
+    classes = tuple(sorted(set(target))) if task == "classification" else ()
+    return Dataset(
+        name="tiny",
+        numeric=pd.DataFrame(numeric),
+        categorical=pd.DataFrame(index=range(len(target))),
+        target=pd.Series(target, name="y"),
+        task=task,
+        classes=classes,
+        source="test",
+    )
+
+
+def test_check_dataset_accepts_a_trainable_dataset() -> None:
+    check_dataset(_tiny_dataset({"a": [1.0, np.nan, 3.0]}, [0.5, 1.5, 2.5], "regression"))
+    check_dataset(_tiny_dataset({"a": [1.0, 2.0, 3.0]}, ["x", "y", "x"], "classification"))
+
+
+@pytest.mark.parametrize(
+    ("numeric", "target", "task", "message"),
+    [
+        (
+            {"a": [1.0, 2.0, 3.0], "b": [np.inf, -np.inf, 1.0]},
+            [0.0, 1.0, 2.0],
+            "regression",
+            r"'tiny' has infinite values in feature column\(s\) 'b' \(2 rows\)",
+        ),
+        ({"a": [1.0, 2.0, 3.0]}, [0.0, np.nan, 2.0], "regression", "1 missing or infinite"),
+        ({"a": [1.0, 2.0, 3.0]}, [0.0, np.inf, 2.0], "regression", "1 missing or infinite"),
+        ({"a": [1.0, 2.0, 3.0]}, ["x", "x", "x"], "classification", "at least two classes"),
+    ],
+)
+def test_check_dataset_refuses_untrainable_data(
+    numeric: dict[str, list[float]], target: list[Any], task: Task, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_dataset(_tiny_dataset(numeric, target, task))

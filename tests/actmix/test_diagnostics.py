@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import matplotlib.image
+import numpy as np
 import pytest
 import torch
 
@@ -109,7 +111,63 @@ def test_write_diagnostics_files(quick_results, tmp_path):
     assert "| actmix |" in report
 
 
-@pytest.mark.parametrize("plot", [plot_gradient_flow, plot_sparsity, plot_stability, plot_capacity])
-def test_each_plot_writes_a_png(quick_results, plot, tmp_path):
-    path = save_figure(plot(quick_results), tmp_path / "figure.png")
-    assert path.read_bytes().startswith(b"\x89PNG") and path.stat().st_size > 1000
+def _labelled(axis, label: str):
+    return next(line for line in axis.get_lines() if line.get_label() == label)
+
+
+def _check_gradient_flow(figure, results) -> None:
+    assert [axis.get_title() for axis in figure.axes] == ["depth 5", "depth 10"]
+    for axis, depth in zip(figure.axes, ("5", "10"), strict=True):
+        for name in ("relu", "tanh", "actmix"):
+            magnitudes = results["gradient_flow"][name][depth]["grad_magnitudes"]
+            line = _labelled(axis, name)
+            np.testing.assert_allclose(line.get_xdata(), np.arange(1, len(magnitudes) + 1))
+            np.testing.assert_allclose(line.get_ydata(), np.maximum(magnitudes, 1e-30))
+
+
+def _check_sparsity(figure, results) -> None:
+    left, right = figure.axes
+    assert (left.get_title(), right.get_title()) == ("Sparsity", "Dead units")
+    names = [label.get_text() for label in left.get_xticklabels()]
+    assert names == ["relu", "tanh", "actmix"]
+    for axis, key in ((left, "mean_sparsity"), (right, "mean_dead")):
+        heights = [bar.get_height() for bar in axis.patches]
+        np.testing.assert_allclose(heights, [100 * results["sparsity"][n][key] for n in names])
+
+
+def _check_stability(figure, results) -> None:
+    left, right = figure.axes
+    assert (left.get_title(), right.get_title()) == ("Learning-rate stress", "Depth stress")
+    for axis, key in ((left, "learning_rate"), (right, "depth")):
+        entries = results["stability"]["tanh"][key].values()
+        expected = [10.0 if e["diverged"] else min(e["final_loss"], 10.0) for e in entries]
+        np.testing.assert_allclose(_labelled(axis, "tanh").get_ydata(), expected)
+
+
+def _check_capacity(figure, results) -> None:
+    axis = figure.axes[0]
+    assert axis.get_title().startswith("Representational capacity")
+    assert [label.get_text() for label in axis.get_xticklabels()] == list(TARGET_FUNCTIONS)
+    names = [label.get_text() for label in axis.get_yticklabels()]
+    assert names == ["relu", "tanh", "actmix"]
+    mse = np.array([[results["capacity"][n][t] for t in TARGET_FUNCTIONS] for n in names])
+    np.testing.assert_allclose(axis.get_images()[0].get_array(), np.log10(mse + 1e-12))
+
+
+@pytest.mark.parametrize(
+    ("plot", "check"),
+    [
+        (plot_gradient_flow, _check_gradient_flow),
+        (plot_sparsity, _check_sparsity),
+        (plot_stability, _check_stability),
+        (plot_capacity, _check_capacity),
+    ],
+    ids=["gradient_flow", "sparsity", "stability", "capacity"],
+)
+def test_each_plot_draws_the_results_and_writes_a_png(quick_results, plot, check, tmp_path):
+    figure = plot(quick_results)
+    check(figure, quick_results)
+    path = save_figure(figure, tmp_path / "figure.png")
+    assert path.read_bytes().startswith(b"\x89PNG")
+    # not a blank canvas: axes, text and data give the pixels a spread
+    assert matplotlib.image.imread(path)[..., :3].std() > 0.05

@@ -12,6 +12,7 @@ from actmix.metrics import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
     compute_metrics,
+    fold_std,
     get_metric,
     metrics_for,
     primary_metric,
@@ -117,3 +118,13 @@ def test_malformed_inputs_raise(task, y_true, prediction, message: str) -> None:
 def test_column_count_must_match_n_classes() -> None:
     with pytest.raises(ValueError, match="2 columns, expected 3 classes"):
         compute_metrics("classification", np.array([0, 1]), np.eye(2), n_classes=3)
+
+
+def test_fold_std_is_the_sample_std_of_the_finite_values():
+    # mean 5; squared deviations 9 + 1 + 1 + 1 + 0 + 0 + 4 + 16 = 32; 32 / (8 - 1)
+    scores = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]
+    assert fold_std(scores) == pytest.approx(math.sqrt(32 / 7))
+    assert fold_std([*scores, math.nan, math.inf]) == pytest.approx(math.sqrt(32 / 7))
+    assert fold_std(np.array([1.0, 3.0])) == pytest.approx(math.sqrt(2))
+    for too_few in ([], [4.0], [4.0, math.nan], [math.nan, math.nan]):
+        assert math.isnan(fold_std(too_few)), too_few

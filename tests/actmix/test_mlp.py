@@ -1,6 +1,8 @@
 import pytest
 import torch
 
+from actmix import ActMixMLP
+from actmix.activations import ActMix
 from actmix.mlp import MLP
 
 
@@ -87,3 +89,14 @@ def test_member_inputs_keep_each_member_independent_of_padding():
     assert torch.allclose(standalone(x), batched(padded.expand(2, 5, 6))[1])
     with pytest.raises(ValueError, match="member_inputs"):
         MLP(6, 1, (8,), members=2, member_inputs=[7, 4])
+
+
+def test_actmix_mlp_builds_actmix_layers_like_mlp_with_actmix():
+    model = ActMixMLP(4, 1, (16, 8), members=2, seed=3, dropout=0.1)
+    assert all(isinstance(layer, ActMix) for layer in model.activation_layers())
+    assert len(model.activation_layers()) == 2 and model.spec["activation"] == "actmix"
+    twin = MLP(4, 1, (16, 8), "actmix", members=2, seed=3, dropout=0.1)
+    for name, tensor in twin.state_dict().items():
+        assert torch.equal(tensor, model.state_dict()[name]), name
+    with pytest.raises(ValueError, match="activation='relu'"):
+        ActMixMLP(4, 1, (16,), activation="relu")

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from actmix.preprocessing import build_preprocessor, prepare_fold, unstandardise
+from actmix.config import TrainConfig
+from actmix.mlp import MLP
+from actmix.optim import MemberAdamW
+from actmix.preprocessing import (
+    MIN_STEPS_PER_EPOCH,
+    build_preprocessor,
+    effective_batch_size,
+    prepare_fold,
+    unstandardise,
+)
 from actmix.splits import Fold, make_folds
+from actmix.trainer import MemberData, fit
 from actmix.types import Dataset
 from tests.actmix.synthetic import make_classification_dataset, make_regression_dataset
 
@@ -155,3 +167,60 @@ def test_fold_from_another_dataset_is_rejected() -> None:
         match="fold 0 train_idx reaches row 59, but dataset 'synthetic_regression' has 50 rows",
     ):
         prepare_fold(dataset, FOLD)
+
+
+def test_infinite_feature_is_refused_with_its_column_name() -> None:
+    dataset = make_regression_dataset(100, seed=10)
+    numeric = dataset.numeric.copy()
+    numeric.loc[90, "x2"] = np.inf  # a test row: the check looks at every row
+    with pytest.raises(ValueError, match=r"feature column\(s\) 'x2' \(1 rows\)"):
+        prepare_fold(dataclasses.replace(dataset, numeric=numeric), FOLD)
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "train_rows", "expected"),
+    [
+        (256, 40, 10),  # 40 rows // 4 steps
+        (256, 41, 10),  # floor: 5 steps, never fewer than 4
+        (128, 512, 128),  # exactly 4 full batches: unchanged
+        (128, 511, 127),
+        (128, 6000, 128),
+        (256, 3, 1),  # fewer rows than MIN_STEPS_PER_EPOCH: one row per step
+        (1, 1, 1),
+    ],
+)
+def test_effective_batch_size_caps_small_data(
+    batch_size: int, train_rows: int, expected: int
+) -> None:
+    assert MIN_STEPS_PER_EPOCH == 4
+    capped = effective_batch_size(batch_size, train_rows)
+    assert capped == expected
+    assert math.ceil(train_rows / capped) >= min(MIN_STEPS_PER_EPOCH, train_rows)
+
+
+@pytest.mark.parametrize(("batch_size", "train_rows"), [(0, 10), (16, 0)])
+def test_effective_batch_size_rejects_non_positive_inputs(batch_size: int, train_rows: int) -> None:
+    with pytest.raises(ValueError, match=f"must be >= 1, got {min(batch_size, train_rows)}"):
+        effective_batch_size(batch_size, train_rows)
+
+
+def test_a_dataset_smaller_than_one_batch_takes_several_steps_per_epoch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 3)).astype(np.float32)
+    y = x.sum(axis=1).astype(np.float32)
+    member = MemberData(x[:40], y[:40], x[40:], y[40:], seed=0)
+    steps: list[int] = []
+    original_step = MemberAdamW.step
+
+    def counting_step(self: MemberAdamW, *args: Any, **kwargs: Any) -> Any:
+        steps.append(1)
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(MemberAdamW, "step", counting_step)
+    model = MLP(3, 1, (8,), "relu", members=1, seed=[0])
+    config = TrainConfig(epochs=2, batch_size=256, patience=5)
+    fit(model, [member], config, task="regression", device="cpu")
+    # 40 training rows with batch size 256 capped to 10: 4 steps in each of 2 epochs
+    assert len(steps) == 2 * 4

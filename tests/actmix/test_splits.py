@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 
-from actmix.splits import Fold, Splits, make_folds
+from actmix.data import load_dataset
+from actmix.splits import Fold, Splits, data_hash, make_folds
 from tests.actmix.synthetic import make_classification_dataset, make_regression_dataset
 
 DATASETS = {
@@ -207,3 +211,91 @@ def test_too_many_folds_for_rows_or_smallest_class() -> None:
     )
     with pytest.raises(ValueError, match=r"smallest class count .*'class_1' has 3 rows.* got 4"):
         make_folds(small, k=4, seed=0)
+
+
+def _write_csv(path, frame) -> str:
+    frame.to_csv(path, index=False)
+    return f"csv:{path}"
+
+
+def test_fingerprint_covers_the_data_not_only_the_row_count(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "size": rng.normal(size=60).round(3),
+            "kind": rng.choice(["a", "b", "c"], size=60),
+            "price": rng.normal(size=60).round(3),
+        }
+    )
+    first = tmp_path / "one" / "houses.csv"
+    second = tmp_path / "two" / "houses.csv"  # same name, same rows, one cell changed
+    first.parent.mkdir()
+    second.parent.mkdir()
+    changed = frame.copy()
+    changed.loc[17, "size"] += 1.0
+    spec = _write_csv(first, frame)
+    original = make_folds(load_dataset(spec, target="price"), k=3, seed=0)
+    reloaded = make_folds(load_dataset(spec, target="price"), k=3, seed=0)
+    other = make_folds(load_dataset(_write_csv(second, changed), target="price"), k=3, seed=0)
+    assert reloaded.fingerprint() == original.fingerprint()
+    assert reloaded.data_hash == original.data_hash
+    # the row indices are identical: only the data hash tells the two files apart
+    for a, b in zip(original.folds, other.folds, strict=True):
+        assert np.array_equal(a.test_idx, b.test_idx) and np.array_equal(a.val_idx, b.val_idx)
+    assert other.fingerprint() != original.fingerprint()
+    label_changed = frame.copy()
+    label_changed.loc[3, "kind"] = "z"
+    third = tmp_path / "three" / "houses.csv"
+    third.parent.mkdir()
+    relabelled = load_dataset(_write_csv(third, label_changed), target="price")
+    assert make_folds(relabelled, k=3, seed=0).fingerprint() != original.fingerprint()
+    with pytest.raises(ValueError, match="other data"):
+        original.check_dataset(relabelled)
+    original.check_dataset(load_dataset(spec, target="price"))
+
+
+def test_data_hash_is_canonical_for_missing_values_and_signed_zero() -> None:
+    dataset = DATASETS["regression"]
+    numeric = dataset.numeric.copy()
+    numeric.iloc[0, 0] = -0.0
+    zero = type(dataset)(**{**_fields(dataset), "numeric": numeric})
+    positive = numeric.copy()
+    positive.iloc[0, 0] = 0.0
+    assert data_hash(zero) == data_hash(type(dataset)(**{**_fields(dataset), "numeric": positive}))
+    categorical = dataset.categorical.copy()
+    categorical["color"] = categorical["color"].where(categorical["color"].notna(), None)
+    assert data_hash(type(dataset)(**{**_fields(dataset), "categorical": categorical})) == (
+        data_hash(dataset)
+    )
+    # the same values under another name or source are the same data
+    renamed = type(dataset)(**{**_fields(dataset), "name": "other", "source": "csv:x.csv"})
+    assert data_hash(renamed) == data_hash(dataset)
+    target = dataset.target.copy()
+    target.iloc[5] += 1e-9
+    assert data_hash(type(dataset)(**{**_fields(dataset), "target": target})) != data_hash(dataset)
+
+
+def _fields(dataset) -> dict:
+    return {name: getattr(dataset, name) for name in dataset.__dataclass_fields__}
+
+
+def test_saved_splits_keep_their_data_hash_and_old_files_still_load(tmp_path) -> None:
+    splits = make_folds(DATASETS["binary"], k=3, seed=0)
+    assert splits.data_hash == data_hash(DATASETS["binary"])
+    splits.save(tmp_path / "new.npz")
+    assert Splits.load(tmp_path / "new.npz").data_hash == splits.data_hash
+    # a format-1 file (no data hash) keeps the fingerprint it was saved with
+    with np.load(tmp_path / "new.npz") as archive:
+        contents = {name: archive[name] for name in archive.files}
+    meta = json.loads(str(contents.pop("meta")))
+    legacy = Splits(**{**_splits_fields(splits), "data_hash": ""})
+    meta |= {"format_version": 1, "fingerprint": legacy.fingerprint()}
+    del meta["data_hash"]
+    np.savez(tmp_path / "old.npz", meta=np.array(json.dumps(meta)), **contents)
+    loaded = Splits.load(tmp_path / "old.npz")
+    assert loaded.data_hash == "" and loaded.fingerprint() == legacy.fingerprint()
+    assert legacy.fingerprint() != splits.fingerprint()
+
+
+def _splits_fields(splits: Splits) -> dict:
+    return {name: getattr(splits, name) for name in Splits.__dataclass_fields__}

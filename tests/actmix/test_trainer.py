@@ -1,3 +1,4 @@
+import dataclasses
 import math
 
 import numpy as np
@@ -42,7 +43,9 @@ CONFIG = TrainConfig(
 
 def test_batched_members_equal_separate_single_runs():
     # different training sizes: members run different numbers of minibatches per epoch
-    members = _regression_members([96, 100, 70])
+    # (5, 7 and 5 of 32 rows; every member has >= 4 batches, so effective_batch_size
+    # keeps 32 both batched and alone)
+    members = _regression_members([130, 200, 140])
     batched = _model(members)
     batched_result = fit(batched, members, CONFIG, task="regression", device="cpu")
     for k, member in enumerate(members):
@@ -55,13 +58,23 @@ def test_batched_members_equal_separate_single_runs():
         assert ours.best_val_loss == pytest.approx(theirs.best_val_loss, rel=1e-5)
 
 
-def test_training_is_deterministic():
+def _val_mse(model: MLP, members: list[MemberData]) -> list[float]:
+    predictions = predict(model, [m.x_val for m in members], task="regression")
+    return [float(np.mean((p - m.y_val) ** 2)) for p, m in zip(predictions, members, strict=True)]
+
+
+def test_training_is_deterministic_and_learns():
     members = _regression_members([64, 64])
-    first, second = _model(members), _model(members)
-    fit(first, members, CONFIG, task="regression", device="cpu")
-    fit(second, members, CONFIG, task="regression", device="cpu")
+    untrained, first, second = _model(members), _model(members), _model(members)
+    first_result = fit(first, members, CONFIG, task="regression", device="cpu")
+    second_result = fit(second, members, CONFIG, task="regression", device="cpu")
     for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+    assert first_result.members == second_result.members
+    # identical because training ran the same way, not because it did nothing
+    assert not torch.equal(first.weights[0], untrained.weights[0])
+    for before, after in zip(_val_mse(untrained, members), _val_mse(first, members), strict=True):
+        assert after < 0.8 * before
 
 
 def test_best_state_is_restored_and_reported_metric_is_in_original_units():
@@ -159,9 +172,11 @@ def test_bad_inputs():
 
 
 def test_resume_from_a_checkpoint_continues_exactly(tmp_path):
+    # a learning rate high enough that validation losses bounce: early stopping matters
+    config = dataclasses.replace(CONFIG, lr=0.05, patience=3)
     members = _regression_members([70, 64])
     straight = _model(members)
-    fit(straight, members, CONFIG, task="regression", device="cpu")
+    straight_result = fit(straight, members, config, task="regression", device="cpu")
 
     saved = {}
 
@@ -173,7 +188,7 @@ def test_resume_from_a_checkpoint_continues_exactly(tmp_path):
     fit(
         interrupted,
         members,
-        CONFIG,
+        config,
         task="regression",
         device="cpu",
         checkpoint_every=3,
@@ -183,18 +198,15 @@ def test_resume_from_a_checkpoint_continues_exactly(tmp_path):
     torch.save(saved["state"], path)
     state = torch.load(path, weights_only=True)
 
+    # at the checkpoint a member has gone an epoch without improving; one stops early
+    assert min(state["progress"]["best_epoch"]) < 2
+    assert min(m.epochs_run for m in straight_result.members) < config.epochs
     resumed = _model(members)
-    epochs = []
-    result = fit(
-        resumed,
-        members,
-        CONFIG,
-        task="regression",
-        device="cpu",
-        resume_from=state,
-        on_epoch=lambda epoch, _record: epochs.append(epoch),
-    )
-    assert epochs[0] == 3
+    result = fit(resumed, members, config, task="regression", device="cpu", resume_from=state)
     for name, tensor in straight.state_dict().items():
         assert torch.equal(tensor, resumed.state_dict()[name]), name
-    assert result.members[0].epochs_run == CONFIG.epochs or result.members[0].epochs_run > 3
+    # early-stopping counters carried on too: from epoch 3 on, every record (best score
+    # so far, which members still train) and each member's outcome are the straight run's
+    assert result.history[0].epoch == 3
+    assert result.history == straight_result.history[3:]
+    assert result.members == straight_result.members

@@ -2,36 +2,26 @@
 
 import shutil
 import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from study.cli import main
+from tests.study.processes import (
+    answers,
+    descendants,
+    free_port,
+    kill_survivors,
+    start_in_own_group,
+    stop_group,
+    study_command,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.ray, pytest.mark.slow]
 
+# Debian's packages, which `make chromium` installs (the Makefile checks these paths)
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -61,44 +51,32 @@ def finished_study(tmp_path_factory):
 
 
 @pytest.fixture
-def ui_server(finished_study):
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from study.cli import main; sys.exit(main())",
-            "ui",
-            "--store",
-            str(finished_study),
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+def ui_server(finished_study, tmp_path):
+    port = free_port()
+    health = f"http://127.0.0.1:{port}/health"
+    log = tmp_path / "ui.log"
+    ui = start_in_own_group(
+        study_command("ui", "--store", str(finished_study), "--port", str(port)), log=log
     )
-
-    def healthy():
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                return True
-        except OSError:
-            return False
-
+    server: dict[int, int] = {}
     try:
-        _wait_until(healthy, 90, "the MLflow server")
+        wait_until(lambda: answers(health) or ui.poll() is not None, 180, "the MLflow server")
+        assert ui.poll() is None, log.read_text()
+        server = descendants(ui.pid)
         yield f"http://127.0.0.1:{port}"
+        ui.send_signal(signal.SIGTERM)  # `ui` stops the mlflow server it started
+        ui.wait(timeout=60)
     finally:
-        server.send_signal(signal.SIGTERM)  # `ui` stops the mlflow server it started
-        server.wait(timeout=60)
-    assert not healthy(), "the MLflow server outlived `actmix-study ui`"
+        stop_group(ui)
+        outlived = kill_survivors(server, wait=10)
+    assert not outlived, "the MLflow server outlived `actmix-study ui`"
+    assert not answers(health), "the MLflow server outlived `actmix-study ui`"
 
 
 @pytest.fixture
 def browser():
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        pytest.fail("Debian's chromium and chromium-driver are required (.ci/run installs them)")
+        pytest.fail("Debian's chromium and chromium-driver are required: run `make chromium`")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -134,7 +112,7 @@ def test_trial_runs_appear_under_the_study_with_their_metric(
     assert names == ["trial-0000", "trial-0001", "trial-0002"]
 
     browser.get(f"{ui_server}/#/experiments/{experiment.experiment_id}/runs")
-    expand = _wait_until(
+    expand = wait_until(
         lambda: browser.find_elements(
             By.XPATH,
             "//*[@role='row'][.//a[normalize-space()='browse']]"
@@ -146,7 +124,7 @@ def test_trial_runs_appear_under_the_study_with_their_metric(
     body = browser.find_element(By.TAG_NAME, "body").text
     assert "trial-0000" not in body  # nested under the collapsed parent
     expand[0].click()
-    _wait_until(
+    wait_until(
         lambda: all(name in browser.find_element(By.TAG_NAME, "body").text for name in names),
         30,
         "the trial rows",
@@ -156,7 +134,7 @@ def test_trial_runs_appear_under_the_study_with_their_metric(
     browser.find_element(By.XPATH, "//a[normalize-space()='trial-0000']").click()
     best = trials[[r.info.run_name for r in trials].index("trial-0000")]
     value = f"{best.data.metrics['val_rmse_mean']:.3f}"[:4]
-    _wait_until(
+    wait_until(
         lambda: "val_rmse_mean" in browser.find_element(By.TAG_NAME, "body").text,
         30,
         "the trial's metrics",

@@ -96,3 +96,19 @@ def test_datasets_and_models_list(capsys):
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
     assert all(name in listing for name in ("actmix", "relu", "prelu", "xgboost"))
+
+
+def test_cv_of_an_exported_config_draws_fresh_folds(tmp_path, capsys):
+    # export-best records the study's split seed; the final CV must not reuse its folds
+    config = tmp_path / "best.yaml"
+    config.write_text(
+        "model: relu\ndataset: power_plant\nmlp: {widths: [4]}\ntrain: {epochs: 1}\n"
+        "provenance: {study: tiny, split_seed: 3}\n"
+    )
+    seeds = []
+    for extra in ([], ["--split-seed", "3"]):
+        out = tmp_path / f"r{len(seeds)}.json"
+        argv = ["cv", "--config", str(config), "--folds", "2", "--device", "cpu", "--out", str(out)]
+        assert _run(capsys, *argv, *extra)[0] == 0
+        seeds.append(json.loads(out.read_text())["splits"]["seed"])
+    assert seeds == [4, 3]  # the study's + 1, unless the user names a seed

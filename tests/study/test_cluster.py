@@ -3,28 +3,45 @@
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from tests.study.processes import (
+    descendants,
+    free_port,
+    kill_survivors,
+    start_in_own_group,
+    stop_group,
+    study_command,
+    wait_until,
+)
+
 pytestmark = [pytest.mark.cluster, pytest.mark.ray, pytest.mark.slow]
 
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def _start_node(args: list[str], *, log: Path, env: Mapping[str, str]) -> subprocess.Popen:
+    """``ray start --block``: the node lives in the process group this process leads."""
+    node = start_in_own_group([RAY, "start", "--block", *args], log=log, env=env)
+    wait_until(
+        lambda: node.poll() is not None or "block forever" in log.read_text(),
+        180,
+        f"ray start {args[0]}",
+    )
+    assert node.poll() is None, log.read_text()[-3000:]
+    return node
 
 
 @pytest.fixture
-def two_node_cluster():
+def two_node_cluster(tmp_path):
     # Ray 2.60 heads require an auth token: every process of this cluster (head, worker,
     # driver) gets the same fresh one, nothing is read from or written to ~/.ray
     env = {
@@ -33,42 +50,60 @@ def two_node_cluster():
         "RAY_AUTH_MODE": "token",
         "RAY_AUTH_TOKEN": secrets.token_hex(32),
     }
-    port = _free_port()
+    port = free_port()
     address = f"127.0.0.1:{port}"
-    started = []
-
-    def start(*args: str) -> None:
-        subprocess.run([RAY, "start", *args], check=True, env=env, capture_output=True, timeout=180)
-        started.append(args)
-
+    # a head writes its address where a plain `ray.init()` on this host looks for a cluster
+    # to join (<temp dir>/ray_current_cluster): never into everyone's /tmp/ray. Short,
+    # as Ray's socket paths inside it must fit in 107 bytes.
+    temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    nodes: list[subprocess.Popen] = []
+    spawned: dict[int, int] = {}
     try:
-        start(
-            "--head",
-            "--node-ip-address=127.0.0.1",
-            f"--port={port}",
-            "--num-cpus=1",
-            "--include-dashboard=false",
-            '--resources={"head_node": 1}',
+        nodes.append(
+            _start_node(
+                [
+                    "--head",
+                    f"--temp-dir={temp_dir}",
+                    "--node-ip-address=127.0.0.1",
+                    f"--port={port}",
+                    "--num-cpus=1",
+                    "--include-dashboard=false",
+                    '--resources={"head_node": 1}',
+                ],
+                log=tmp_path / "head.log",
+                env=env,
+            )
         )
-        start(
-            f"--address={address}",
-            "--node-ip-address=127.0.0.1",
-            "--num-cpus=1",
-            '--resources={"second_node": 1}',
+        nodes.append(
+            _start_node(
+                [
+                    f"--address={address}",
+                    "--node-ip-address=127.0.0.1",
+                    "--num-cpus=1",
+                    '--resources={"second_node": 1}',
+                ],
+                log=tmp_path / "worker.log",
+                env=env,
+            )
         )
+        own_address_file = Path(temp_dir) / "ray_current_cluster"
+        assert own_address_file.read_text().endswith(f":{port}"), "the head wrote it elsewhere"
         yield address, env
     finally:
-        # `ray stop` ends the Ray processes this test started (both nodes share the host)
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        # this cluster's processes, and nobody else's Ray on this host
+        for node in nodes:
+            spawned.update(descendants(node.pid))
+        for node in reversed(nodes):
+            stop_group(node)
+        outlived = kill_survivors(spawned, wait=30)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    assert not outlived, f"processes of the cluster outlived its nodes: {outlived}"
 
 
 def test_study_through_address_runs_trials_on_both_nodes(two_node_cluster, tmp_path):
     address, env = two_node_cluster
     store = tmp_path / "store"
-    command = [
-        sys.executable,
-        "-c",
-        "import sys; from study.cli import main; sys.exit(main())",
+    command = study_command(
         "run",
         "--name",
         "cluster",
@@ -86,7 +121,7 @@ def test_study_through_address_runs_trials_on_both_nodes(two_node_cluster, tmp_p
         "2",
         "--store",
         str(store),
-    ]
+    )
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")

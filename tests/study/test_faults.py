@@ -1,9 +1,9 @@
 """What goes wrong on real clusters: a killed driver or worker, diverging and crashing trials."""
 
+import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -13,6 +13,13 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from study.cli import main
+from tests.study.processes import (
+    descendants,
+    kill_survivors,
+    start_in_own_group,
+    study_command,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -24,10 +31,6 @@ def _children(uri: str, study: str):
     experiment = client.get_experiment_by_name(study)
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
     return client, [r for r in runs if r.data.tags.get("actmix.role") == "trial"]
-
-
-def _cli(*argv: str) -> list[str]:
-    return [sys.executable, "-c", "import sys; from study.cli import main; sys.exit(main())", *argv]
 
 
 def test_resume_after_the_driver_is_killed(tmp_path):
@@ -46,25 +49,23 @@ def test_resume_after_the_driver_is_killed(tmp_path):
         "--store",
         str(store),
     ]
-    log = (tmp_path / "driver.log").open("w")
-    driver = subprocess.Popen(
-        _cli("run", "--name", "killed", *args),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
+    log = tmp_path / "driver.log"
+    driver = start_in_own_group(study_command("run", "--name", "killed", *args), log=log, env=env)
+    spawned: dict[int, int] = {}
     try:
         # kill once one trial has finished and others are under way
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            time.sleep(2)
-            if "finished val_rmse_mean" in (tmp_path / "driver.log").read_text():
-                break
-        assert driver.poll() is None, (tmp_path / "driver.log").read_text()
+        wait_until(
+            lambda: driver.poll() is not None or "finished val_rmse_mean" in log.read_text(),
+            240,
+            "the first finished trial",
+            every=2,
+        )
+        assert driver.poll() is None, log.read_text()
+        spawned = descendants(driver.pid)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
         driver.wait()
+        kill_survivors(spawned, wait=30)  # any Ray worker that was given a group of its own
     client, before = _children(uri, "killed")
     assert any(r.info.status == "RUNNING" for r in before)
     # runs that had passed their first checkpoint (epoch 5) when the driver died
@@ -80,7 +81,7 @@ def test_resume_after_the_driver_is_killed(tmp_path):
     assert checkpointed, "the kill came before any running trial checkpointed"
 
     resumed = subprocess.run(
-        _cli("resume", "killed", "--store", str(store)),
+        study_command("resume", "killed", "--store", str(store)),
         capture_output=True,
         text=True,
         env=env,
@@ -109,16 +110,8 @@ def test_resume_after_the_driver_is_killed(tmp_path):
     assert len(parent) == 1 and parent[0].info.status == "FINISHED"
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-def test_diverging_trials_fail_with_a_reason_and_the_study_finishes(ray_session, tmp_path, capsys):  # noqa: ARG001
+@pytest.mark.usefixtures("local_ray")
+def test_diverging_trials_fail_with_a_reason_and_the_study_finishes(tmp_path, capsys):
     space = tmp_path / "diverge.yaml"
     space.write_text(
         "description: learning rates no network survives\nmodel: relu\n"
@@ -155,7 +148,8 @@ def test_diverging_trials_fail_with_a_reason_and_the_study_finishes(ray_session,
     assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]
 
 
-def test_a_crashing_trial_is_retried_then_failed(ray_session, tmp_path, capsys):  # noqa: ARG001
+@pytest.mark.usefixtures("local_ray")
+def test_a_crashing_trial_is_retried_then_failed(tmp_path, capsys):
     space = tmp_path / "crash.yaml"
     # the baseline (omega_0 = 1) is valid; every other choice makes ActMix raise in the worker
     space.write_text(
@@ -206,40 +200,32 @@ def _kill_first_trial_worker_after_a_checkpoint(results: Path, killed: list[int]
 
     A checkpoint folder appears as soon as the worker saved it; the driver learns of it
     only with that epoch's result, which its JSON logger then appends to ``result.json``.
-    Killing in between would (correctly) restart the trial from scratch.
+    Killing in between would (correctly) restart the trial from scratch. The worker is
+    the process that reported those results (Tune's ``pid``), never one found by name.
     """
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not killed:
-        if any(_lines(path) > CHECKPOINT_EVERY for path in results.glob("*/*/result.json")):
-            for pid in _trainable_worker_pids():
+        for path in results.glob("*/*/result.json"):
+            lines = _complete_lines(path)
+            if len(lines) > CHECKPOINT_EVERY:
+                pid = json.loads(lines[0])["pid"]
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
                 return
         time.sleep(0.02)
 
 
-def _lines(path: Path) -> int:
+def _complete_lines(path: Path) -> list[bytes]:
     try:
-        return path.read_bytes().count(b"\n")
+        written = path.read_bytes()
     except OSError:
-        return 0
+        return []
+    # the logger may be mid-write: what follows the last newline is not a line yet
+    return written.split(b"\n")[:-1]
 
 
-def _trainable_worker_pids() -> list[int]:
-    """Processes whose title Ray set to the function trainable's actor (Linux /proc)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                title = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if title.startswith(b"ray::ImplicitFunc"):
-                pids.append(int(entry.name))
-    return pids
-
-
-def test_a_killed_worker_process_is_retried_from_its_checkpoint(ray_session, tmp_path, capsys):  # noqa: ARG001
+@pytest.mark.usefixtures("local_ray")
+def test_a_killed_worker_process_is_retried_from_its_checkpoint(tmp_path, capsys):
     store = tmp_path / "store"
     killed: list[int] = []
     watcher = threading.Thread(

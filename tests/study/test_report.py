@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import optuna
@@ -11,8 +12,8 @@ from mlflow.tracking import MlflowClient
 
 from actmix.cv import CVResult
 from study.cli import main
+from study.mlflow_store import log_final_cv, open_study_run
 from study.tags import TAG_METRIC, TAG_MODE, TAG_ROLE, TAG_STUDY
-from study.tracking import log_final_cv, open_study_run
 
 SAME_FOLDS = "a" * 40
 OTHER_FOLDS = "b" * 40
@@ -49,11 +50,13 @@ FINALS = [  # (experiment, result)
         _result("d1", "regression", "actmix", [1.0, 1.1, 1.2, 1.3, 1.4], seeds=(0, 1), jitter=0.05),
     ),
     ("actmix-final", _result("d1", "regression", "relu", [1.5, 1.7, 1.9, 2.1, 2.3])),
-    ("actmix-final", _result("d1", "regression", "gelu", [5.0] * 5)),
-    ("actmix-final", _result("d1", "regression", "xgboost", [0.9] * 5, fingerprint=OTHER_FOLDS)),
+    ("actmix-final", _result("d1", "regression", "gelu", [5.0] * 5, fingerprint=OTHER_FOLDS)),
+    ("actmix-final", _result("d1", "regression", "xgboost", [0.9] * 5)),
+    # an older actmix run with far better test scores: never picked for the tests
+    ("s1", _result("d2", "regression", "actmix", [1.0] * 6)),
     ("s1", _result("d2", "regression", "actmix", [9, 8, 7, 6, 5, 16])),
     ("actmix-final", _result("d2", "regression", "relu", [10.0] * 6)),
-    ("actmix-final", _result("d2", "regression", "xgboost", [8.5] * 6)),
+    ("actmix-final", _result("d2", "regression", "xgboost", [8.6] * 6)),
     ("s1", _result("d3", "classification", "actmix", [0.80] * 4)),
     ("actmix-final", _result("d3", "classification", "relu", [0.85, 0.86, 0.87, 0.88])),
     ("actmix-final", _result("d3", "classification", "xgboost", [0.82] * 4)),
@@ -127,22 +130,57 @@ def test_leaderboards_are_mean_and_std_over_folds_and_seeds(report):
 def test_paired_tests_use_per_fold_scores_on_the_same_folds(report):
     _, data = report
     relu = _comparison(data, "d1", "relu")
-    assert relu["test"]["p_value"] == pytest.approx(2 / 32)
+    assert relu["test"]["test"] == "wilcoxon"
     assert (relu["test"]["wins"], relu["test"]["losses"]) == (5, 0)
-    assert relu["verdict"] == "no significant difference at 0.05"  # 5 folds cannot reach it
-    xgboost = _comparison(data, "d1", "xgboost")
-    assert xgboost["test"] is None and "same folds" in xgboost["note"]
-    mixed = _comparison(data, "d2", "relu")
-    assert mixed["test"]["statistic"] == 6.0
-    assert mixed["test"]["p_value"] == pytest.approx(28 / 64)
+    # 5 folds cannot reach p < 0.05 (2/2^5 = 0.0625): no p-value, the reason instead
+    assert relu["test"]["p_value"] is None and relu["p_holm"] is None
+    assert "2/2^5 = 0.0625" in relu["note"]
+    assert relu["verdict"] == "actmix better on average, not tested (5 folds < 6)"
+    gelu = _comparison(data, "d1", "gelu")  # on other folds: listed, never paired
+    assert gelu["test"] is None and "same folds" in gelu["note"]
     accuracy = _comparison(data, "d3", "relu")
     assert (accuracy["test"]["wins"], accuracy["test"]["losses"]) == (0, 4)
+    assert accuracy["test"]["better"] == "b"
 
 
-def test_mean_ranks_over_three_datasets(report):
+def test_each_model_is_its_latest_run_never_the_best_by_test_score(report):
     _, data = report
-    assert data["mean_ranks"] == pytest.approx({"xgboost": 1.5, "actmix": 6.5 / 3, "relu": 7 / 3})
+    mixed = _comparison(data, "d2", "relu")
+    # differences -1..-5, +6: W = 6 and exact p = 2 * 14 / 2^6 (see test_comparison)
+    assert mixed["test"]["statistic"] == 6.0
+    assert mixed["test"]["p_value"] == pytest.approx(28 / 64)
+    actmix_runs = [run for run in data["leaderboards"]["d2"] if run["model"] == "actmix"]
+    older, newer = sorted(actmix_runs, key=lambda run: run["started"])
+    assert older["mean"] == pytest.approx(1.0) and not older["compared"]
+    assert newer["mean"] == pytest.approx(8.5) and newer["compared"]
+    assert mixed["reference"] == newer["run_id"]
+
+
+def test_p_values_are_holm_corrected_within_a_dataset(report):
+    _, data = report
+    relu, xgboost = _comparison(data, "d2", "relu"), _comparison(data, "d2", "xgboost")
+    # xgboost 8.6 on every fold: differences 0.4, -0.6, -1.6, -2.6, -3.6, 7.4, W = 1 + 6 = 7;
+    # 18 subsets of ranks 1..6 sum to <= 7, so p = 2 * 18 / 64
+    assert xgboost["test"]["statistic"] == 7.0
+    assert xgboost["test"]["p_value"] == pytest.approx(36 / 64)
+    # Holm over the two: 2 * 28/64 = 0.875 for the smaller, max(0.875, 36/64) for the larger
+    assert relu["p_holm"] == pytest.approx(0.875)
+    assert xgboost["p_holm"] == pytest.approx(0.875)
+    assert relu["verdict"] == "no significant difference at 0.05 (Holm)"
+
+
+def test_mean_ranks_and_friedman_over_three_datasets(report):
+    _, data = report
+    # ranks d1: xgboost 1, actmix 2, relu 3; d2: actmix 1, xgboost 2, relu 3; d3 (accuracy):
+    # relu 1, xgboost 2, actmix 3. gelu is on d1 only (and on other folds there).
+    assert data["mean_ranks"] == pytest.approx({"xgboost": 5 / 3, "actmix": 2.0, "relu": 7 / 3})
+    assert list(data["mean_ranks"]) == ["xgboost", "actmix", "relu"]
     assert "gelu" in data["rank_note"]
+    ranking = data["ranking"]
+    # chi2 = 12 * 3 / (3 * 4) * ((5/3)^2 + 2^2 + (7/3)^2 - 3 * 4^2 / 4) = 2/3, df 2
+    assert ranking["friedman_statistic"] == pytest.approx(2 / 3)
+    assert ranking["friedman_p"] == pytest.approx(np.exp(-1 / 3))
+    assert ranking["critical_difference"] == pytest.approx(2.343 * np.sqrt(12 / 18))
 
 
 def test_optuna_history_and_importances(report):
@@ -159,8 +197,10 @@ def test_optuna_history_and_importances(report):
 def test_html_is_self_contained_and_logged_to_the_study(report, store):
     out, _ = report
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 3 + 2  # 3 fold plots, history, importance
+    # 3 fold plots, history, importance, critical-difference diagram
+    assert page.count("data:image/png;base64,") == 3 + 2 + 1
     assert "0.0625" in page and "smallest possible two-sided p-value" in page
+    assert "No run is chosen by its test score" in page
     for png in out.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     client = MlflowClient(tracking_uri=store[1])
@@ -220,3 +260,40 @@ def test_a_bad_result_file_is_one_line_and_writes_nothing(tmp_path, capsys):
         assert main(["report", "--results", str(path), "--out", str(out)]) == 2
         assert message in capsys.readouterr().err
         assert not out.exists()
+
+
+def test_verdict_follows_the_mean_difference_not_the_fold_wins(tmp_path, capsys):
+    # 40 folds: actmix wins 21 by 0.1 and loses 19 by a lot, 1.47 RMSE worse on average
+    loss = (1.47 * 40 + 21 * 0.1) / 19
+    actmix = _result("d4", "regression", "actmix", [5.0 - 0.1] * 21 + [5.0 + loss] * 19)
+    relu = _result("d4", "regression", "relu", [5.0] * 40)
+    paths = [str(r.save_json(tmp_path / f"{r.model_name}.json")) for r in (actmix, relu)]
+    out = tmp_path / "out"
+    assert main(["report", "--results", *paths, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    data = json.loads((out / "report.json").read_text())
+    comparison = _comparison(data, "d4", "relu")
+    assert (comparison["test"]["wins"], comparison["test"]["losses"]) == (21, 19)
+    assert comparison["test"]["mean_difference"] == pytest.approx(1.47)
+    assert comparison["test"]["p_value"] < 0.05
+    assert comparison["verdict"] == "relu better (Holm p < 0.05)"
+    assert "d4: actmix vs relu: relu better" in printed
+    assert "actmix better" not in printed
+
+
+def test_result_files_are_ordered_by_time_not_by_test_score(tmp_path):
+    newer = _result("d5", "regression", "actmix", [2.0, 2.1, 2.2, 2.3, 2.4, 2.5])
+    older = _result("d5", "regression", "actmix", [0.5] * 6)  # better, and given last
+    relu = _result("d5", "regression", "relu", [2.0] * 6)
+    paths = [
+        str(result.save_json(tmp_path / f"{name}.json"))
+        for name, result in (("newer", newer), ("relu", relu), ("older", older))
+    ]
+    os.utime(paths[2], (1_000_000, 1_000_000))
+    out = tmp_path / "out"
+    assert main(["report", "--results", *paths, "--out", str(out)]) == 0
+    data = json.loads((out / "report.json").read_text())
+    comparison = _comparison(data, "d5", "relu")
+    assert comparison["reference"] == paths[0]
+    assert comparison["test"]["mean_difference"] == pytest.approx(0.25)
+    assert comparison["test"]["better"] == "b"

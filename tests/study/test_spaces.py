@@ -1,5 +1,6 @@
 import shutil
 import textwrap
+import time
 
 import optuna
 import pytest
@@ -7,7 +8,15 @@ import pytest
 from actmix.activations import available_activations
 from actmix.config import MLPConfig, RunConfig, TemperatureSchedule, TrainConfig, config_to_dict
 from actmix.xgb import XGBConfig
-from study.spaces import Param, bundled_spaces, load_space, space_for_model
+from study.spaces import (
+    Param,
+    baseline_point,
+    bundled_spaces,
+    config_from_sample,
+    load_space,
+    space_for_model,
+    suggest_params,
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -120,7 +129,7 @@ def test_bundled_spaces_are_the_shipped_files():
 def test_baseline_is_the_seed_default(name):
     space = load_space(name)
     assert space.name == name and space.model == MODELS[name]
-    point = space.baseline(RunConfig(model=space.model), epochs=200)
+    point = baseline_point(space, RunConfig(model=space.model), epochs=200)
     assert_same_point(point, BASELINES[name])
 
 
@@ -128,7 +137,9 @@ def test_baseline_is_the_seed_default(name):
 def test_baseline_config_reproduces_the_seed_config(name):
     space = load_space(name)
     seed = RunConfig(model=space.model)
-    config = space.to_config(space.baseline(seed, epochs=200), base=seed, epochs=200)
+    config = config_from_sample(
+        space, baseline_point(space, seed, epochs=200), base=seed, epochs=200
+    )
     expected = config_to_dict(seed)
     expected["mlp"]["activation"] = SEED_OPTIONS.get(name, {})
     assert_same_config(config_to_dict(config), expected)
@@ -178,11 +189,11 @@ def test_asked_trials_lie_in_the_space_and_give_valid_configs(name):
     enabled_seen = set()
     for _ in range(30):
         trial = study.ask()
-        constants = space.suggest(trial)
+        constants = suggest_params(space, trial)
         _check_in_space(space, trial.params, constants)
         enabled_seen |= {key for key, value in trial.params.items() if value is False}
         sample = {**trial.params, **constants}
-        config = space.to_config(sample, base=RunConfig(), epochs=epochs)
+        config = config_from_sample(space, sample, base=RunConfig(), epochs=epochs)
         assert config.model == space.model and config.train.epochs == epochs
         if "mlp.width" in sample:
             assert config.mlp.widths == (sample["mlp.width"],) * sample["mlp.depth"]
@@ -203,55 +214,37 @@ def test_asked_trials_lie_in_the_space_and_give_valid_configs(name):
 
 def test_disabled_zero_or_loguniform_is_zero_in_constants_and_config():
     space = load_space("actmix")
-    point = space.baseline(RunConfig(), epochs=200)
+    point = baseline_point(space, RunConfig(), epochs=200)
     point["train.weight_decay.enabled"] = False
     del point["train.weight_decay"]
     trial = optuna.trial.FixedTrial(point)
-    constants = space.suggest(trial)
+    constants = suggest_params(space, trial)
     assert constants == {"train.weight_decay": 0.0, "train.entropy.lambda_max": 0.0}
-    config = space.to_config({**point, **constants}, base=RunConfig(), epochs=200)
+    config = config_from_sample(space, {**point, **constants}, base=RunConfig(), epochs=200)
     assert config.train.weight_decay == 0.0 and config.train.entropy.lambda_max == 0.0
 
 
 def test_enabled_zero_or_loguniform_is_searched_on_a_log_scale():
     space = load_space("actmix")
-    point = space.baseline(RunConfig(), epochs=200)
+    point = baseline_point(space, RunConfig(), epochs=200)
     point.update({"train.entropy.lambda_max.enabled": True, "train.entropy.lambda_max": 0.01})
     trial = optuna.trial.FixedTrial(point)
-    constants = space.suggest(trial)
+    constants = suggest_params(space, trial)
     assert "train.entropy.lambda_max" not in constants
     assert trial.distributions[
         "train.entropy.lambda_max"
     ] == optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)
-    config = space.to_config({**point, **constants}, base=RunConfig(), epochs=200)
+    config = config_from_sample(space, {**point, **constants}, base=RunConfig(), epochs=200)
     assert config.train.entropy.lambda_max == 0.01
-
-
-def test_optuna_search_evaluates_the_seed_default_first():
-    from ray.tune.search.optuna import OptunaSearch
-
-    space = load_space("actmix")
-    seed = RunConfig()
-    searcher = OptunaSearch(
-        space=space.suggest,
-        metric="val_loss",
-        mode="min",
-        points_to_evaluate=[space.baseline(seed, epochs=200)],
-    )
-    sample = searcher.suggest("trial_0")
-    config = space.to_config(sample, base=seed, epochs=200)
-    expected = config_to_dict(seed)
-    expected["mlp"]["activation"] = SEED_OPTIONS["actmix"]
-    assert_same_config(config_to_dict(config), expected)
 
 
 def test_epoch_fractions_follow_the_study_epochs():
     space = load_space("actmix")
-    point = space.baseline(RunConfig(), epochs=100)
+    point = baseline_point(space, RunConfig(), epochs=100)
     # 150 of 100 epochs is clipped to the whole run; 50 of 100 is half of it
     assert point["train.temperature.anneal_fraction"] == 1.0
     assert point["train.entropy.warmup_fraction"] == 0.5
-    config = space.to_config(point, base=RunConfig(), epochs=100)
+    config = config_from_sample(space, point, base=RunConfig(), epochs=100)
     assert config.train.temperature.anneal_epochs == 100
     assert config.train.entropy.warmup_epochs == 50
 
@@ -272,7 +265,7 @@ def test_epoch_fractions_follow_the_study_epochs():
 def test_baseline_outside_the_space_names_the_param(base, name, fragment):
     space = load_space("actmix")
     with pytest.raises(ValueError, match="params") as error:
-        space.baseline(base, epochs=200)
+        baseline_point(space, base, epochs=200)
     assert f"params.{name}:" in str(error.value) and fragment in str(error.value)
 
 
@@ -281,23 +274,23 @@ def test_to_config_rejects_unknown_keys_and_half_pairs():
     with pytest.raises(
         ValueError, match=r"unknown sample key 'train\.lrr'; did you mean 'train\.lr'"
     ):
-        space.to_config({"train.lrr": 0.1}, base=RunConfig(), epochs=10)
+        config_from_sample(space, {"train.lrr": 0.1}, base=RunConfig(), epochs=10)
     with pytest.raises(ValueError, match=r"mlp\.width and mlp\.depth go together"):
-        space.to_config({"mlp.width": 64}, base=RunConfig(), epochs=10)
+        config_from_sample(space, {"mlp.width": 64}, base=RunConfig(), epochs=10)
     with pytest.raises(ValueError, match=r"enabled=True but no train\.weight_decay"):
-        space.to_config({"train.weight_decay.enabled": True}, base=RunConfig(), epochs=10)
+        config_from_sample(space, {"train.weight_decay.enabled": True}, base=RunConfig(), epochs=10)
     with pytest.raises(ValueError, match="epochs must be an integer >= 1"):
-        space.to_config({}, base=RunConfig(), epochs=0)
+        config_from_sample(space, {}, base=RunConfig(), epochs=0)
 
 
 def test_to_config_keeps_unsampled_values_and_drops_options_of_another_model():
     base = RunConfig(model="actmix", mlp=MLPConfig(activation={"relu_bias": 2.0}), dataset="wine")
-    same = load_space("actmix").to_config({"train.lr": 0.005}, base=base, epochs=7)
+    same = config_from_sample(load_space("actmix"), {"train.lr": 0.005}, base=base, epochs=7)
     assert same.mlp.activation == {"relu_bias": 2.0} and same.train.lr == 0.005
     assert same.dataset == "wine" and same.train.epochs == 7
-    other = load_space("relu").to_config({}, base=base, epochs=7)
+    other = config_from_sample(load_space("relu"), {}, base=base, epochs=7)
     assert other.model == "relu" and other.mlp.activation == {}
-    override = load_space("relu").to_config({}, base=base, epochs=7, model="elu")
+    override = config_from_sample(load_space("relu"), {}, base=base, epochs=7, model="elu")
     assert override.model == "elu"
 
 
@@ -305,7 +298,9 @@ def test_space_for_model_falls_back_to_the_mlp_space():
     space = space_for_model("elu")
     assert space.name == "mlp" and space.model == "elu"
     assert space.params == load_space("mlp").params
-    config = space.to_config(space.baseline(RunConfig(), epochs=200), base=RunConfig(), epochs=200)
+    config = config_from_sample(
+        space, baseline_point(space, RunConfig(), epochs=200), base=RunConfig(), epochs=200
+    )
     assert config.model == "elu"
     assert space_for_model("actmix") == load_space("actmix")
     assert space_for_model("xgboost").model == "xgboost"
@@ -497,3 +492,59 @@ def test_a_missing_space_file_is_file_not_found(tmp_path):
     path = tmp_path / "absent.yaml"
     with pytest.raises(FileNotFoundError, match=r"absent\.yaml"):
         load_space(str(path))
+
+
+def test_an_alias_bomb_fails_fast_and_says_why(tmp_path):
+    path = tmp_path / "bomb.yaml"
+    levels = 10  # 9**10 (3.5e9) nodes once expanded; the text is 1 KiB
+    anchors = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for level in range(1, levels):
+        anchors.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 9)}]")
+    path.write_text("\n".join(anchors) + "\nparams:\n  train.lr: {choice: *a9}\n")
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="expands to more than 20000 YAML nodes") as error:
+        load_space(str(path))
+    assert time.perf_counter() - started < 1.0
+    assert str(path) in str(error.value) and "aliases" in str(error.value)
+
+
+def test_a_few_aliases_are_fine(tmp_path):
+    path = tmp_path / "aliases.yaml"
+    path.write_text(
+        "model: relu\nparams:\n"
+        "  train.lr: &range {loguniform: [1.0e-4, 1.0e-2]}\n"
+        "  train.weight_decay: *range\n"
+    )
+    params = load_space(str(path)).params
+    assert [(p.name, p.low, p.high) for p in params] == [
+        ("train.lr", 1e-4, 1e-2),
+        ("train.weight_decay", 1e-4, 1e-2),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("model: relu\nparams: &p\n  train.lr: *p\n", "an alias refers to a node containing it"),
+        (
+            "model: relu\nparams:\n  train.lr: " + "[" * 5000 + "]" * 5000 + "\n",
+            "nested too deeply",
+        ),
+        ("# " + "x" * (300 * 1024) + "\nmodel: relu\n", "larger than 256 KiB"),
+    ],
+    ids=["recursive alias", "deep nesting", "too large"],
+)
+def test_documents_too_big_or_too_deep_are_refused_with_the_file_named(tmp_path, text, fragment):
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=fragment) as error:
+        load_space(str(path))
+    assert str(path) in str(error.value)
+
+
+def test_a_space_file_that_is_not_utf8_names_the_file(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("description: café\nmodel: relu\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"not UTF-8 text \(byte 16 is 0xe9\)") as error:
+        load_space(str(path))
+    assert str(path) in str(error.value)

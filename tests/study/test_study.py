@@ -13,7 +13,7 @@ from actmix.analysis import load_model
 from actmix.config import RunConfig, config_from_dict, run_config_to_dict
 from study.cli import main
 from study.leaderboard import study_trials
-from study.spaces import load_space
+from study.spaces import baseline_point, config_from_sample, load_space
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -102,8 +102,9 @@ def test_seed_default_configuration_is_trial_zero(actmix_study):
         Path(client.download_artifacts(first.info.run_id, "config.yaml")).read_text()
     )
     seed_default = RunConfig(model="actmix")
-    expected = load_space("actmix").to_config(
-        load_space("actmix").baseline(seed_default, epochs=4), base=seed_default, epochs=4
+    space = load_space("actmix")
+    expected = config_from_sample(
+        space, baseline_point(space, seed_default, epochs=4), base=seed_default, epochs=4
     )
     assert logged == run_config_to_dict(expected)
     assert logged["mlp"]["widths"] == [128, 128] and logged["train"]["lr"] == 0.001

@@ -1,0 +1,208 @@
+"""The MLflow store of studies, without Ray: one client factory, study runs, final-CV runs, queries.
+
+A study is an MLflow experiment with one parent run per launch (``actmix.role=study``)
+and one child run per trial (written by ``study.trial_runs`` from the driver). A
+final ``cv`` is one run with ``stage=final``. ``cv --tracking-uri``, ``report`` and
+``leaderboard`` import only this module, so they never load Ray.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from study.tags import CV_RESULT_ARTIFACT, TAG_DATASET, TAG_MODEL, TAG_PARENT, TAG_ROLE, TAG_STUDY
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
+
+    from actmix.cv import CVResult
+
+__all__ = [
+    "RunStatus",
+    "check_tracking_uri",
+    "client_for",
+    "experiment_id_for",
+    "finish_study_run",
+    "log_final_cv",
+    "now_ms",
+    "open_study_run",
+    "param_text",
+    "trial_runs",
+]
+
+RunStatus = Literal["FINISHED", "KILLED", "FAILED"]
+
+# MLflow rejects longer parameter values (the SQL column's width)
+_PARAM_LIMIT = 6000
+
+
+def client_for(uri: str) -> MlflowClient:
+    """The one way ``study`` talks to MLflow: an explicit client, never the global fluent API."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def check_tracking_uri(uri: str, *, timeout: float = 5.0) -> None:
+    """Fail early (``ConnectionError``) when an HTTP tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+            return
+    except urllib.error.HTTPError:
+        return  # the server answered; some deployments have no /health route
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise ConnectionError(f"cannot reach MLflow tracking server {uri} ({reason})") from None
+
+
+def now_ms() -> int:
+    """MLflow's timestamp unit."""
+    return int(time.time() * 1000)
+
+
+def param_text(value: Any) -> str:
+    """An MLflow parameter value: JSON for containers (so it reads back), cut to MLflow's limit.
+
+    Trial runs are matched to re-issued configurations by comparing these texts.
+    """
+    if isinstance(value, list | tuple | dict):
+        text = json.dumps(value, separators=(",", ":"), default=str)
+    else:
+        text = str(value)
+    return text[:_PARAM_LIMIT]
+
+
+def experiment_id_for(
+    client: MlflowClient,
+    name: str,
+    *,
+    artifact_location: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> str:
+    """The id of experiment ``name``, created (with these settings) when it does not exist."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    return client.create_experiment(name, artifact_location=artifact_location, tags=tags)
+
+
+def open_study_run(
+    uri: str,
+    study: str,
+    *,
+    artifact_location: str | None,
+    params: Mapping[str, Any],
+    tags: Mapping[str, str],
+) -> tuple[str, str]:
+    """Create (or reuse) the study's experiment and start its parent run; returns their ids."""
+    from mlflow.entities import Param
+
+    client = client_for(uri)
+    experiment_id = experiment_id_for(
+        client, study, artifact_location=artifact_location, tags={TAG_STUDY: study}
+    )
+    run = client.create_run(
+        experiment_id, run_name=study, tags={TAG_ROLE: "study", TAG_STUDY: study, **tags}
+    )
+    client.log_batch(run.info.run_id, params=[Param(k, param_text(v)) for k, v in params.items()])
+    return experiment_id, run.info.run_id
+
+
+def finish_study_run(
+    uri: str, run_id: str, status: RunStatus, metrics: Mapping[str, float]
+) -> None:
+    """Log the study's summary ``metrics`` on its parent run and end it with ``status``."""
+    from mlflow.entities import Metric
+
+    client = client_for(uri)
+    now = now_ms()
+    numbers = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
+    client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in numbers.items()])
+    client.set_terminated(run_id, status=status)
+
+
+def trial_runs(uri: str, experiment_id: str, parent_run_id: str) -> list[Run]:
+    """Child runs of a study's parent run, oldest first."""
+    found = client_for(uri).search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{TAG_PARENT}` = '{parent_run_id}'",
+        max_results=10000,
+    )
+    return list(reversed(found))
+
+
+def log_final_cv(
+    uri: str,
+    result: CVResult,
+    *,
+    experiment: str,
+    provenance: Mapping[str, Any],
+    json_path: Path,
+) -> str:
+    """Log a final ``cv`` result as one run (``stage=final``) with per-fold rows attached."""
+    from mlflow.entities import Metric, Param
+
+    client = client_for(uri)
+    experiment_id = experiment_id_for(client, experiment)
+    tags = {
+        TAG_ROLE: "final",
+        "stage": "final",
+        TAG_DATASET: result.dataset,
+        TAG_MODEL: result.model_name,
+        **{f"source.{k}": str(v) for k, v in provenance.items()},
+    }
+    run = client.create_run(experiment_id, run_name=f"final-{result.model_name}", tags=tags)
+    run_id = run.info.run_id
+    try:
+        params = {
+            "folds": result.splits["k"],
+            "split_seed": result.splits["seed"],
+            "splits_fingerprint": result.splits["fingerprint"],
+            "seeds": list(result.seeds),
+            **_flatten(result.config),
+        }
+        now = now_ms()
+        metrics = [
+            Metric(f"{name}_{stat}", value, now, 0)
+            for name, stats in result.summary.items()
+            for stat, value in stats.items()
+            if math.isfinite(value)
+        ]
+        client.log_batch(
+            run_id,
+            metrics=metrics,
+            params=[Param(k, param_text(v)) for k, v in params.items()],
+        )
+        with tempfile.TemporaryDirectory() as directory:
+            # a fixed name, so ``report`` finds it whatever the local file was called
+            named = Path(directory) / CV_RESULT_ARTIFACT
+            named.write_bytes(Path(json_path).read_bytes())
+            client.log_artifact(run_id, str(named))
+        client.set_terminated(run_id, status="FINISHED")
+    except BaseException:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    return run_id
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        # an activation's options stay one JSON parameter: they only make sense together
+        if isinstance(value, Mapping) and value and key != "activation":
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat

@@ -1,0 +1,310 @@
+"""Run a suite: nested cross-validation of every tuned model and reference on every dataset.
+
+For each dataset the outer folds are made once (``protocol.split_seed``); every model
+and reference of that dataset is scored on exactly those folds. For each outer fold a
+tuned model gets a study (the usual ``run`` machinery) over the outer-training rows
+only; its best trial, chosen by inner-validation score, is retrained there with
+``protocol.seeds`` seeds and scored once on the outer-test rows. A unit's result file
+is written last, so a killed suite continues where it stopped: finished units are
+skipped, an interrupted study is resumed, and nothing runs twice.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from actmix.config import RunConfig, config_from_dict, run_config_to_dict
+from actmix.data import load_dataset
+from actmix.metrics import primary_metric
+from actmix.nested import evaluate_outer_fold
+from actmix.splits import Splits, make_folds
+from actmix.types import Dataset
+from study.request import StudyRequest
+from study.stores import DEFAULT_STORE, default_store_uris
+from study.suite_file import Suite, reference_config
+from study.suite_units import Unit, suite_directory, suite_units, write_unit
+
+__all__ = ["SuiteProgress", "run_suite", "suite_progress"]
+
+Report = Callable[[str], None]
+
+
+def _print(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteProgress:
+    """Which units of a suite are done, which have a study under way, which are left."""
+
+    done: tuple[Unit, ...]
+    started: tuple[Unit, ...]  # a study exists but the unit has no result yet
+    left: tuple[Unit, ...]
+
+    @property
+    def total(self) -> int:
+        return len(self.done) + len(self.started) + len(self.left)
+
+
+def suite_progress(suite: Suite, *, store: str = DEFAULT_STORE) -> SuiteProgress:
+    """Read a suite's progress from its store (no Ray, nothing written)."""
+    root = suite_directory(_store(store), suite)
+    done, started, left = [], [], []
+    for unit in suite_units(suite):
+        if unit.path(root).is_file():
+            done.append(unit)
+        elif _manifest(_store(store), unit.study_name(suite)).is_file():
+            started.append(unit)
+        else:
+            left.append(unit)
+    return SuiteProgress(tuple(done), tuple(started), tuple(left))
+
+
+def run_suite(
+    suite: Suite,
+    *,
+    store: str = DEFAULT_STORE,
+    tracking_uri: str | None = None,
+    address: str | None = None,
+    report: Report = _print,
+) -> SuiteProgress:
+    """Run (or continue) every unit of ``suite``; returns the progress at the end."""
+    from study.mlflow_store import check_tracking_uri
+
+    store_path = _store(store)
+    uri = tracking_uri or default_store_uris(store_path)[0]
+    check_tracking_uri(uri)
+    root = suite_directory(store_path, suite)
+    progress = suite_progress(suite, store=store)
+    if not progress.started and not progress.left:
+        report(f"suite {suite.name}: all {progress.total} units are done; nothing to run")
+        return progress
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "suite.yaml").write_text(suite.text)
+    report(
+        f"suite {suite.name}: {len(progress.done)} of {progress.total} units done, "
+        f"{len(progress.started) + len(progress.left)} to run (store {store_path})"
+    )
+    started = time.perf_counter()
+    from study.runner import start_ray
+
+    ray_started = start_ray(address)
+    try:
+        for dataset_entry in suite.datasets:
+            units = [u for u in suite_units(suite) if u.dataset == dataset_entry]
+            if all(unit.path(root).is_file() for unit in units):
+                continue
+            dataset = load_dataset(
+                dataset_entry.spec, target=dataset_entry.target, task=dataset_entry.task
+            )
+            outer = make_folds(dataset, suite.protocol.outer_folds, suite.protocol.split_seed)
+            for unit in units:
+                if unit.path(root).is_file():
+                    continue
+                context = _Context(suite, store_path, uri, address, root, dataset, outer, report)
+                _run_unit(context, unit)
+                done = sum(u.path(root).is_file() for u in suite_units(suite))
+                elapsed = time.perf_counter() - started
+                report(f"suite {suite.name}: {done}/{progress.total} units done ({elapsed:.0f}s)")
+    finally:
+        if ray_started:
+            import ray
+
+            ray.shutdown()
+    return suite_progress(suite, store=store)
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    suite: Suite
+    store: Path
+    tracking_uri: str
+    address: str | None
+    root: Path
+    dataset: Dataset
+    outer: Splits
+    report: Report
+
+
+def _run_unit(context: _Context, unit: Unit) -> None:
+    suite, protocol = context.suite, context.suite.protocol
+    began = time.perf_counter()
+    study: dict[str, Any] | None = None
+    if unit.kind == "reference":
+        (reference,) = [r for r in suite.references if r.label == unit.label]
+        config = reference_config(reference, epochs=suite.study.epochs)
+    else:
+        study, config = _tuned_config(context, unit)
+    seeds = tuple(range(protocol.seeds))
+    context.report(
+        f"{unit.dataset.label} outer fold {unit.outer_fold}: {unit.label} ({unit.kind}), "
+        f"retraining on {len(seeds)} seed(s) and scoring the outer-test rows"
+    )
+    scored = evaluate_outer_fold(
+        context.dataset, config, context.outer, unit.outer_fold, seeds=seeds
+    )
+    metric = primary_metric(context.dataset.task)
+    values = [row[f"test_{metric.name}"] for row in scored.rows]
+    record = {
+        "suite": suite.name,
+        "dataset": unit.dataset.label,
+        "dataset_spec": unit.dataset.spec,
+        "task": context.dataset.task,
+        "label": unit.label,
+        "model": unit.model,
+        "kind": unit.kind,
+        "outer_fold": unit.outer_fold,
+        "outer_folds": protocol.outer_folds,
+        "split_seed": protocol.split_seed,
+        "fingerprint": context.outer.fingerprint(),
+        "metric": metric.name,
+        "direction": metric.direction,
+        "value": _mean(values),
+        "rows": list(scored.rows),
+        "config": run_config_to_dict(config),
+        "study": study,
+        "seconds": time.perf_counter() - began,
+    }
+    record["run_id"] = _log_unit(context, unit, record)
+    write_unit(context.root, unit, record, scored.test_idx, scored.test_prediction)
+    context.report(
+        f"{unit.dataset.label} outer fold {unit.outer_fold}: {unit.label} "
+        f"test {metric.name} {record['value']:.4f}"
+    )
+
+
+def _tuned_config(context: _Context, unit: Unit) -> tuple[dict[str, Any], RunConfig]:
+    """Run (or resume) the unit's study; its best trial's configuration, chosen on validation."""
+    from study.leaderboard import export_best
+    from study.report import load_history
+    from study.runner import resume_study, run_study
+
+    suite, name = context.suite, unit.study_name(context.suite)
+    (model,) = [m for m in suite.models if m.label == unit.label]
+    if _manifest(context.store, name).is_file():
+        if not _study_finished(context, name):
+            context.report(f"{name}: resuming the interrupted study")
+            resume_study(name, store=str(context.store), report=context.report)
+    else:
+        budget, protocol = suite.study, suite.protocol
+        request = StudyRequest(
+            name=name,
+            dataset=unit.dataset.spec,
+            target=unit.dataset.target,
+            task=unit.dataset.task,
+            model=model.model,
+            space=model.space,
+            trials=budget.trials,
+            folds=protocol.inner_folds,
+            split_seed=protocol.split_seed,
+            epochs=budget.epochs,
+            max_concurrent=budget.max_concurrent,
+            scheduler=budget.scheduler,
+            grace_period=budget.grace_period,
+            cpus_per_trial=budget.cpus_per_trial,
+            gpus_per_trial=budget.gpus_per_trial,
+            address=context.address,
+            store=str(context.store),
+            tracking_uri=context.tracking_uri,
+            outer_folds=protocol.outer_folds,
+            outer_fold=unit.outer_fold,
+        )
+        run_study(request, report=context.report, tags=_tags(suite, unit, "study"))
+    best_file = unit.path(context.root).with_suffix(".best.yaml")
+    _, exported = export_best(context.tracking_uri, name, best_file)
+    config = config_from_dict(RunConfig, exported, source=str(best_file))
+    history = load_history(context.tracking_uri, name)
+    study = {
+        "name": name,
+        "best_trial": exported["provenance"]["trial"],
+        "best_value": exported["provenance"]["value"],
+        "objective": exported["provenance"]["objective"],
+        "trial_states": history.states,
+        "importances": history.importances,
+        "importance_note": history.note,
+    }
+    return study, config
+
+
+def _study_finished(context: _Context, name: str) -> bool:
+    import json
+
+    from study.mlflow_store import client_for
+
+    manifest = json.loads(_manifest(context.store, name).read_text())
+    run = client_for(manifest["tracking_uri"]).get_run(manifest["parent_run_id"])
+    return bool(run.info.status == "FINISHED")
+
+
+def _log_unit(context: _Context, unit: Unit, record: dict[str, Any]) -> str:
+    """One MLflow run per unit in the suite's experiment (stage final or reference)."""
+    from mlflow.entities import Metric, Param
+
+    from study.mlflow_store import client_for, experiment_id_for, now_ms, param_text
+
+    client = client_for(context.tracking_uri)
+    experiment_id = experiment_id_for(client, context.suite.name)
+    stage = "final" if unit.kind == "tuned" else "reference"
+    run = client.create_run(
+        experiment_id,
+        run_name=f"{unit.dataset.label}-{unit.label}-outer{unit.outer_fold}",
+        tags=_tags(context.suite, unit, stage),
+    )
+    try:
+        now = now_ms()
+        metrics = [
+            Metric(f"{key}_mean", _mean([row[key] for row in record["rows"]]), now, 0)
+            for key in record["rows"][0]
+            if key.startswith(("test_", "val_"))
+        ]
+        params = {
+            "outer_fold": unit.outer_fold,
+            "outer_folds": record["outer_folds"],
+            "split_seed": record["split_seed"],
+            "splits_fingerprint": record["fingerprint"],
+            "seeds": len(record["rows"]),
+            "config": record["config"],
+        }
+        client.log_batch(
+            run.info.run_id,
+            metrics=[m for m in metrics if math.isfinite(m.value)],
+            params=[Param(k, param_text(v)) for k, v in params.items()],
+        )
+        client.set_terminated(run.info.run_id, status="FINISHED")
+    except BaseException:
+        client.set_terminated(run.info.run_id, status="FAILED")
+        raise
+    return str(run.info.run_id)
+
+
+def _tags(suite: Suite, unit: Unit, stage: str) -> dict[str, str]:
+    from study.tags import TAG_DATASET, TAG_MODEL
+
+    return {
+        "suite": suite.name,
+        "dataset": unit.dataset.label,
+        "model": unit.label,
+        "outer_fold": str(unit.outer_fold),
+        "stage": stage,
+        TAG_DATASET: unit.dataset.label,
+        TAG_MODEL: unit.model,
+    }
+
+
+def _store(store: str) -> Path:
+    return Path(store).expanduser().resolve()
+
+
+def _manifest(store: Path, name: str) -> Path:
+    return store / "studies" / f"{name}.json"
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan

@@ -1,0 +1,104 @@
+"""The Ray Tune callback that mirrors each trial of a study into a nested MLflow run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ray.tune import Callback
+
+from study.trial_runs import StudyRun, TrialLike, TrialRuns
+
+__all__ = ["MlflowTrialLogger"]
+
+
+class MlflowTrialLogger(Callback):
+    """Log every trial of a study as a child run of the study's MLflow parent run.
+
+    Runs on the driver, inside Tune's event loop: the driver is the only MLflow
+    writer (a SQLite store works on a cluster) and workers never reach the tracking
+    server. Trainables on the workers only ``tune.report`` flat dicts (keys in
+    ``study.payload``); the final report carries the model file and what the
+    figures are drawn from, so no shared storage is needed.
+
+    Each hook hands over to ``study.trial_runs.TrialRuns``, which finds, creates,
+    adopts and ends runs (see there for how a restored study keeps its runs).
+    The callback is pickled into Tune's experiment state; it keeps only its
+    settings, and rebuilds the client and caches after a restore.
+    """
+
+    def __init__(
+        self,
+        *,
+        uri: str,
+        experiment_id: str,
+        parent_run_id: str,
+        study: str,
+        dataset: str,
+        model: str,
+        objective: str,
+        mode: str,
+        config_for_trial: Callable[[dict[str, Any]], dict[str, Any]],
+        report: Callable[[str], None] | None = None,
+    ) -> None:
+        self.study_run = StudyRun(
+            uri=uri,
+            experiment_id=experiment_id,
+            parent_run_id=parent_run_id,
+            study=study,
+            dataset=dataset,
+            model=model,
+            objective=objective,
+            mode=mode,
+        )
+        self.config_for_trial = config_for_trial
+        self.report = report
+        self._trial_runs: TrialRuns | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # no live client or caches in Tune's saved state: a restored driver looks runs up
+        return {**self.__dict__, "_trial_runs": None}
+
+    @property
+    def runs(self) -> TrialRuns:
+        if self._trial_runs is None:
+            self._trial_runs = TrialRuns(
+                self.study_run, config_for_trial=self.config_for_trial, report=self.report
+            )
+        return self._trial_runs
+
+    def on_trial_start(
+        self, iteration: int, trials: list[TrialLike], trial: TrialLike, **info: Any
+    ) -> None:
+        del iteration, info
+        self.runs.run_id(trial, live=trials)
+
+    def on_trial_result(
+        self,
+        iteration: int,
+        trials: list[TrialLike],
+        trial: TrialLike,
+        result: dict[str, Any],
+        **info: Any,
+    ) -> None:
+        del iteration, trials, info
+        self.runs.log_result(trial, result)
+
+    def on_trial_complete(
+        self, iteration: int, trials: list[TrialLike], trial: TrialLike, **info: Any
+    ) -> None:
+        del iteration, trials, info
+        self.runs.complete(trial)
+
+    def on_trial_recover(
+        self, iteration: int, trials: list[TrialLike], trial: TrialLike, **info: Any
+    ) -> None:
+        # Tune retries a crashed trial (FailureConfig.max_failures)
+        del iteration, trials, info
+        self.runs.count_retry(trial)
+
+    def on_trial_error(
+        self, iteration: int, trials: list[TrialLike], trial: TrialLike, **info: Any
+    ) -> None:
+        del iteration, trials, info
+        self.runs.fail(trial)

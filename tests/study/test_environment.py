@@ -1,0 +1,31 @@
+"""Environment defaults: set once at CLI start, never over the user's own settings."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from study.cli import main
+from study.environment import ENVIRONMENT_DEFAULTS, apply_environment_defaults
+
+
+def test_defaults_fill_only_what_the_user_left_unset():
+    environ = {"RAY_USAGE_STATS_ENABLED": "1", "PATH": "/bin"}
+    apply_environment_defaults(environ)
+    assert environ["RAY_USAGE_STATS_ENABLED"] == "1"
+    assert environ["PATH"] == "/bin"
+    assert environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] == "1"
+    assert environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false"
+    assert set(ENVIRONMENT_DEFAULTS) <= set(environ)
+
+
+def test_the_cli_applies_them_before_any_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ENVIRONMENT_DEFAULTS:
+        monkeypatch.delenv(name, raising=False)
+    assert main(["models"]) == 0
+    assert "actmix" in capsys.readouterr().out
+    for name, value in ENVIRONMENT_DEFAULTS.items():
+        assert os.environ[name] == value, name

@@ -1,0 +1,170 @@
+"""Ranking and export of trials from a hand-built MLflow store (no Ray)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from study.leaderboard import best_per_model, export_best, format_frame, study_trials
+from study.mlflow_store import client_for, open_study_run
+from study.tags import (
+    TAG_DATASET,
+    TAG_METRIC,
+    TAG_MODE,
+    TAG_MODEL,
+    TAG_PARENT,
+    TAG_ROLE,
+    TAG_STUDY,
+)
+
+# study -> (dataset, model, objective, mode, trials as (name, status, value or None))
+STUDIES: dict[str, tuple[str, str, str, str, list[tuple[str, str, float | None]]]] = {
+    "plant-actmix": (
+        "power_plant",
+        "actmix",
+        "val_rmse_mean",
+        "min",
+        [
+            ("trial-0000", "FINISHED", 4.0),
+            ("trial-0001", "KILLED", 3.5),  # stopped early, yet the best value so far
+            ("trial-0002", "FAILED", math.nan),
+            ("trial-0003", "FINISHED", 3.8),
+            ("trial-0004", "RUNNING", None),  # nothing logged yet
+            ("trial-0005", "FAILED", 1.0),  # a failed run's value is not to be trusted
+        ],
+    ),
+    "plant-actmix-2": (
+        "power_plant",
+        "actmix",
+        "val_rmse_mean",
+        "min",
+        [("trial-0000", "FINISHED", 3.6)],
+    ),
+    "plant-relu": (
+        "power_plant",
+        "relu",
+        "val_rmse_mean",
+        "min",
+        [("trial-0000", "FINISHED", 4.5), ("trial-0001", "FINISHED", 4.2)],
+    ),
+    "adult-actmix": (
+        "adult",
+        "actmix",
+        "val_accuracy_mean",
+        "max",
+        [
+            ("trial-0000", "FINISHED", 0.84),
+            ("trial-0001", "FINISHED", 0.86),
+            ("trial-0002", "KILLED", 0.80),
+        ],
+    ),
+    "wine-relu": ("wine", "relu", "val_rmse_mean", "min", [("trial-0000", "KILLED", 0.7)]),
+}
+
+
+def _trial_run(
+    client: Any, experiment_id: str, parent: str, study: str, name: str, status: str, value: Any
+) -> None:
+    dataset, model, objective, mode, _ = STUDIES[study]
+    tags = {
+        TAG_PARENT: parent,
+        TAG_ROLE: "trial",
+        TAG_STUDY: study,
+        TAG_DATASET: dataset,
+        TAG_MODEL: model,
+        TAG_METRIC: objective,
+        TAG_MODE: mode,
+    }
+    run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    if value is not None:
+        client.log_metric(run_id, objective, value)
+        client.log_metric(run_id, objective.replace("_mean", "_std"), value / 10)
+    client.log_text(run_id, yaml.safe_dump({"model": model, "trial": name}), "config.yaml")
+    if status != "RUNNING":
+        client.set_terminated(run_id, status=status)
+
+
+@pytest.fixture(scope="module")
+def uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = client_for(uri)
+    for study, (dataset, *_, trials) in STUDIES.items():
+        experiment_id, parent = open_study_run(
+            uri,
+            study,
+            artifact_location=(root / study).as_uri(),
+            params={"dataset": f"uci:{dataset}", "split_seed": 7},
+            tags={},
+        )
+        for name, status, value in trials:
+            _trial_run(client, experiment_id, parent, study, name, status, value)
+    return uri
+
+
+def test_lower_is_better_ranking_puts_missing_values_last(uri: str) -> None:
+    frame = study_trials(uri, "plant-actmix")
+    assert list(frame["rank"]) == [1, 2, 3, 4, 5, 6]
+    assert list(frame["trial"][:4]) == ["trial-0005", "trial-0001", "trial-0003", "trial-0000"]
+    assert set(frame["trial"][4:]) == {"trial-0002", "trial-0004"}  # NaN and nothing logged
+    best = frame.iloc[0]
+    assert (best["status"], best["metric"], best["value"]) == ("FAILED", "val_rmse_mean", 1.0)
+    assert frame.iloc[1]["std"] == pytest.approx(0.35)  # val_rmse_std is found by name
+
+
+def test_higher_is_better_ranking(uri: str) -> None:
+    frame = study_trials(uri, "adult-actmix")
+    assert list(frame["trial"]) == ["trial-0001", "trial-0000", "trial-0002"]
+
+
+def test_unknown_study_names_the_known_ones(uri: str) -> None:
+    with pytest.raises(ValueError, match=r"no study named 'plant'.*adult-actmix.*plant-relu"):
+        study_trials(uri, "plant")
+
+
+def test_best_per_model_spans_studies_and_skips_failed_runs(uri: str) -> None:
+    frame = best_per_model(uri)
+    rows = {(r.dataset, r.model): (r.study, r.trial, r.value) for r in frame.itertuples()}
+    assert rows == {
+        ("adult", "actmix"): ("adult-actmix", "trial-0001", 0.86),
+        # the KILLED 3.5 beats the other study's 3.6; the FAILED 1.0 does not count
+        ("power_plant", "actmix"): ("plant-actmix", "trial-0001", 3.5),
+        ("power_plant", "relu"): ("plant-relu", "trial-0001", 4.2),
+        ("wine", "relu"): ("wine-relu", "trial-0000", 0.7),
+    }
+    assert list(best_per_model(uri, dataset="adult")["model"]) == ["actmix"]
+
+
+def test_export_best_takes_the_best_finished_trial_with_its_provenance(
+    uri: str, tmp_path: Path
+) -> None:
+    path, config = export_best(uri, "plant-actmix", tmp_path / "best" / "best.yaml")
+    assert yaml.safe_load(path.read_text()) == config
+    assert config["trial"] == "trial-0003"  # not the better KILLED or FAILED runs
+    assert config["dataset"] == "uci:power_plant"  # the study's own dataset spec
+    provenance = config["provenance"]
+    assert provenance["study"] == "plant-actmix"
+    assert provenance["value"] == 3.8
+    assert provenance["split_seed"] == 7
+    assert provenance["objective"] == "val_rmse_mean"
+
+
+def test_export_best_without_a_finished_trial(uri: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="'wine-relu' has no finished trial"):
+        export_best(uri, "wine-relu", tmp_path / "best.yaml")
+    assert not (tmp_path / "best.yaml").exists()
+
+
+def test_formats_carry_the_same_rows(uri: str) -> None:
+    frame = study_trials(uri, "adult-actmix")
+    records = json.loads(format_frame(frame, "json"))
+    assert [r["trial"] for r in records] == ["trial-0001", "trial-0000", "trial-0002"]
+    markdown = format_frame(frame, "markdown").splitlines()
+    assert markdown[0].startswith("| rank | trial | status")
+    assert len(markdown) == 2 + len(frame)
+    assert format_frame(frame, "csv").splitlines()[1].startswith("1,trial-0001,FINISHED")

@@ -1,0 +1,239 @@
+"""``actmix-study suite``: the suite file's checks, a tiny nested-CV suite end to end, and
+the nested-CV leak test (the outer-test rows of a fold never reach its study or members).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from study.suite_file import load_suite
+from study.suite_runner import run_suite, suite_progress
+from study.suite_units import read_unit, suite_directory, suite_units
+
+# ---------------------------------------------------------------------------- suite files
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+GOOD = """
+name: s1
+datasets: [power_plant]
+models: [actmix, relu]
+references:
+  seed: {model: actmix, config: {mlp.activation.relu_bias: 1.5}}
+protocol: {outer_folds: 3, inner_folds: 2, seeds: 1}
+study: {trials: 2, epochs: 3}
+"""
+
+
+def test_a_good_suite_file_is_read_with_defaults(tmp_path):
+    suite = load_suite(_write(tmp_path / "s.yaml", GOOD))
+    assert suite.name == "s1" and suite.focus == "actmix"
+    assert suite.labels == ("actmix", "relu", "seed")
+    assert suite.protocol.split_seed == 0 and suite.study.scheduler == "asha"
+    units = list(suite_units(suite))
+    # 3 outer folds x (2 tuned + 1 reference)
+    assert len(units) == 9 and len(set(units)) == 9
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("protocol: {outer_folds: 3", "protocol: {outer_fold: 3"), "did you mean 'outer_folds'"),
+        (("outer_folds: 3", "outer_folds: 1"), "protocol.outer_folds must be >= 2"),
+        (("models: [actmix, relu]", "models: [actmix, rleu]"), "unknown model 'rleu'"),
+        (("models: [actmix, relu]", "models: [actmix, actmix]"), "'actmix' appears twice"),
+        (("relu_bias: 1.5", "relu_bais: 1.5"), "reference seed"),
+        (("trials: 2", "trials: two"), "study.trials: expected int"),
+        (("name: s1", "name: 's 1'"), "not a valid name"),
+        (("datasets: [power_plant]", "datasets: []"), "datasets: expected a non-empty list"),
+    ],
+)
+def test_a_bad_suite_file_names_the_file_and_the_key(tmp_path, change, message):
+    path = _write(tmp_path / "bad.yaml", GOOD.replace(*change))
+    with pytest.raises(ValueError, match=message) as error:
+        load_suite(path)
+    assert str(path) in str(error.value)
+
+
+def test_the_bundled_suite_is_valid():
+    suite = load_suite(Path(__file__).resolve().parents[2] / "suites" / "uci3.yaml")
+    assert [d.label for d in suite.datasets] == ["power_plant", "adult", "magic_gamma"]
+    assert "xgboost" in suite.labels and suite.focus == "actmix"
+
+
+def test_the_cli_reports_a_bad_suite_file_in_one_line(tmp_path, capsys):
+    from study.cli import main
+
+    path = _write(tmp_path / "bad.yaml", GOOD.replace("outer_folds: 3", "outer_folds: 1"))
+    assert main(["suite", "status", str(path), "--store", str(tmp_path / "store")]) == 2
+    err = capsys.readouterr().err
+    assert "outer_folds must be >= 2" in err and "Traceback" not in err
+    assert not (tmp_path / "store").exists()
+
+
+# ------------------------------------------------------------------- a tiny suite on Ray
+
+
+def _regression_frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    y = 2.0 * x[:, 0] - x[:, 1] + 0.1 * rng.normal(size=n)
+    return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y})
+
+
+def _classification_frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    label = np.where(x[:, 0] + 0.5 * x[:, 1] > 0, "yes", "no")
+    return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "label": label})
+
+
+TINY = """
+name: tiny
+datasets:
+  - {spec: "csv:reg.csv", target: y, task: regression}
+  - {spec: "csv:cls.csv", target: label}
+models: [actmix, relu, xgboost]
+references:
+  relu-default: {model: relu}
+protocol: {outer_folds: 2, inner_folds: 2, seeds: 2, split_seed: 3}
+study: {trials: 2, epochs: 3, grace_period: 2}
+"""
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+@pytest.mark.usefixtures("local_ray")
+def test_a_tiny_suite_runs_resumes_and_reports(tmp_path):
+    from study.suite_html import write_suite_report
+
+    _regression_frame(90, 0).to_csv(tmp_path / "reg.csv", index=False)
+    _classification_frame(90, 1).to_csv(tmp_path / "cls.csv", index=False)
+    suite = load_suite(_write(tmp_path / "tiny.yaml", TINY))
+    store = str(tmp_path / "store")
+    lines: list[str] = []
+
+    progress = run_suite(suite, store=store, report=lines.append)
+    assert len(progress.done) == progress.total == 16 and not progress.left
+
+    # every model of a dataset was scored on the same outer folds, and the pooled
+    # out-of-fold predictions cover every row exactly once
+    root = suite_directory(Path(store).resolve(), suite)
+    for dataset in suite.datasets:
+        fingerprints, covered = set(), {}
+        for unit in suite_units(suite):
+            if unit.dataset != dataset:
+                continue
+            found = read_unit(root, unit)
+            assert found is not None
+            record, arrays = found
+            fingerprints.add(record["fingerprint"])
+            assert len(record["rows"]) == 2  # seeds
+            assert arrays["prediction"].shape[:2] == (2, len(arrays["test_idx"]))
+            covered.setdefault(unit.label, []).append(arrays["test_idx"])
+            if unit.kind == "tuned":
+                assert record["study"]["best_value"] is not None
+        assert len(fingerprints) == 1
+        for parts in covered.values():
+            assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(90))
+
+    again: list[str] = []
+    run_suite(suite, store=store, report=again.append)
+    assert again == ["suite tiny: all 16 units are done; nothing to run"]
+
+    paths = write_suite_report(suite, store=store, out=tmp_path / "out")
+    assert {p.name for p in paths} >= {"report.json", "report.html"}
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert {"results", "comparisons", "ranks", "importances", "budget"} <= set(report)
+    assert len(report["results"]) == 2 * 4 * 2 * 2  # datasets x labels x outer folds x seeds
+    compared = {(c["dataset"], c["b"]) for c in report["comparisons"]}
+    assert ("reg", "relu") in compared and ("cls", "xgboost") in compared
+    for comparison in report["comparisons"]:
+        assert comparison["a"] == "actmix"
+        assert {"test", "p_value", "p_holm", "mean_difference", "ci_low", "better"} <= set(
+            comparison
+        )
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "relu-default" in html and "<img" in html
+
+
+LEAK = """
+name: leak
+datasets: [{spec: "csv:data.csv", target: y, task: regression}]
+models: [actmix, relu]
+protocol: {outer_folds: 2, inner_folds: 2, seeds: 2, split_seed: 1}
+study: {trials: 3, epochs: 4, scheduler: none, max_concurrent: 1}
+"""
+
+
+def _study_trials(store: str, name: str) -> list[tuple[dict, float]]:
+    import optuna
+
+    storage = f"sqlite:///{Path(store).resolve() / 'optuna.db'}"
+    study = optuna.load_study(study_name=name, storage=storage)
+    return [(t.params, t.value) for t in study.trials]
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+@pytest.mark.usefixtures("local_ray")
+def test_outer_test_rows_never_reach_the_study_or_the_members(tmp_path):
+    """Scramble fold 0's outer-test rows (features and target, with another distribution):
+    that fold's studies and retrained members are unchanged; only its test scores move."""
+    from actmix.data import load_dataset
+    from actmix.splits import make_folds
+
+    frame = _regression_frame(80, 5)
+    clean, scrambled = tmp_path / "clean", tmp_path / "scrambled"
+    clean.mkdir()
+    scrambled.mkdir()
+    frame.to_csv(clean / "data.csv", index=False)
+    outer = make_folds(load_dataset(f"csv:{clean / 'data.csv'}", target="y"), 2, 1)
+    test_rows = outer.folds[0].test_idx
+    rng = np.random.default_rng(9)
+    changed = frame.copy()
+    changed.loc[test_rows, ["a", "b", "c"]] = rng.normal(5.0, 3.0, size=(len(test_rows), 3))
+    changed.loc[test_rows, "y"] = rng.normal(40.0, 10.0, size=len(test_rows))
+    changed.to_csv(scrambled / "data.csv", index=False)
+
+    runs = {}
+    for folder in (clean, scrambled):
+        suite = load_suite(_write(folder / "leak.yaml", LEAK))
+        store = str(folder / "store")
+        run_suite(suite, store=store, report=lambda _line: None)
+        assert not suite_progress(suite, store=store).left
+        runs[folder] = (suite, store)
+
+    for label in ("actmix", "relu"):
+        (a_suite, a_store), (b_suite, b_store) = runs[clean], runs[scrambled]
+        unit = next(u for u in suite_units(a_suite) if u.label == label and u.outer_fold == 0)
+        a, a_arrays = read_unit(suite_directory(Path(a_store).resolve(), a_suite), unit)
+        b, b_arrays = read_unit(suite_directory(Path(b_store).resolve(), b_suite), unit)
+        name = unit.study_name(a_suite)
+        assert _study_trials(a_store, name) == _study_trials(b_store, name)
+        where = ("provenance", "dataset")  # run ids and the csv folder differ, nothing else
+        assert {k: v for k, v in a["config"].items() if k not in where} == {
+            k: v for k, v in b["config"].items() if k not in where
+        }
+        assert np.array_equal(a_arrays["test_idx"], b_arrays["test_idx"])
+        for row_a, row_b in zip(a["rows"], b["rows"], strict=True):
+            for key in row_a:
+                if key.startswith("val_") or key in ("seed", "state_sha256", "best_epoch"):
+                    assert row_a[key] == row_b[key], (label, key)
+            assert row_a["test_rmse"] != row_b["test_rmse"], label
+        # the test predictions changed because the test features changed, not the members
+        assert not np.array_equal(a_arrays["prediction"], b_arrays["prediction"])
+        # the fold whose outer-test rows are untouched still trains on the changed rows
+        other = next(u for u in suite_units(a_suite) if u.label == label and u.outer_fold == 1)
+        a1, _ = read_unit(suite_directory(Path(a_store).resolve(), a_suite), other)
+        b1, _ = read_unit(suite_directory(Path(b_store).resolve(), b_suite), other)
+        assert a1["rows"] != b1["rows"]
