@@ -24,6 +24,7 @@ study: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # The browser tests drive Debian's headless Chromium through its chromedriver, at the paths
 # tests/study/test_browser.py uses; installed only when missing, with sudo unless root.

@@ -71,6 +71,7 @@ def to_dataset(
     features = features.iloc[labeled].reset_index(drop=True)
     target = target.iloc[labeled].reset_index(drop=True)
     task = task or _infer_task(target)
+    classes: tuple[str, ...]
     if task == "regression":
         target, classes = _regression_target(target), ()
     else:

@@ -8,9 +8,12 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from actmix.xgb import XGBConfig
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "DEFAULT_DATASET",
@@ -24,13 +27,15 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
     "run_config_to_dict",
+    "schedule_fractions",
+    "with_epochs",
 ]
 
 ScheduleKind = Literal["linear", "exponential", "cosine"]
 
 XGBOOST = "xgboost"  # the model name that means gradient-boosted trees, not an MLP
 DEFAULT_DATASET = "power_plant"  # what every command uses when no dataset is named
-T = TypeVar("T")
+T = TypeVar("T", bound="DataclassInstance")  # a config dataclass
 
 
 def _require(condition: bool, message: str) -> None:
@@ -135,7 +140,7 @@ def _suggest(name: str, valid: list[str]) -> str:
 
 def _convert(value: Any, annotation: Any, where: str) -> Any:
     origin = get_origin(annotation)
-    if dataclasses.is_dataclass(annotation):
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         if not isinstance(value, Mapping):
             raise ValueError(f"{where}: expected a mapping, got {value!r}")
         return _build(annotation, value, where)
@@ -229,3 +234,37 @@ def run_config_to_dict(config: RunConfig) -> dict[str, Any]:
     if not config.provenance:
         data.pop("provenance")
     return data
+
+
+def schedule_fractions(train: TrainConfig) -> dict[str, float]:
+    """The epoch-dependent schedule parts as fractions of ``train.epochs``.
+
+    >>> schedule_fractions(TrainConfig(epochs=200))
+    {'temperature.anneal_fraction': 0.75, 'entropy.warmup_fraction': 0.25}
+    """
+    return {
+        "temperature.anneal_fraction": train.temperature.anneal_epochs / train.epochs,
+        "entropy.warmup_fraction": train.entropy.warmup_epochs / train.epochs,
+    }
+
+
+def with_epochs(config: RunConfig, epochs: int) -> RunConfig:
+    """``config`` trained for ``epochs``, its annealing and warm-up rescaled to keep their
+    fraction of the run: a schedule tuned over 30 epochs keeps its shape over 200.
+
+    >>> config = with_epochs(RunConfig(), 40)
+    >>> config.train.temperature.anneal_epochs, config.train.entropy.warmup_epochs
+    (30, 10)
+    """
+    _require(epochs >= 1, f"epochs must be >= 1, got {epochs}")
+    train = config.train
+    fractions = schedule_fractions(train)
+    temperature = dataclasses.replace(
+        train.temperature,
+        anneal_epochs=round(fractions["temperature.anneal_fraction"] * epochs),
+    )
+    entropy = dataclasses.replace(
+        train.entropy, warmup_epochs=round(fractions["entropy.warmup_fraction"] * epochs)
+    )
+    train = dataclasses.replace(train, epochs=epochs, temperature=temperature, entropy=entropy)
+    return dataclasses.replace(config, train=train)

@@ -113,6 +113,7 @@ def evaluate_outer_fold(
         raise ValueError(f"outer fold must be in 0..{splits.k - 1}, got {fold_index}")
     fold = splits.folds[fold_index]
     arrays = prepare_fold(dataset, fold)
+    extra: list[dict[str, Any]]  # per seed: what else the model reports
     if config.model == XGBOOST:
         outcomes = [
             fit_xgboost_fold(arrays, dataset.task, dataset.n_classes, config.xgboost, seed=seed)

@@ -9,6 +9,7 @@ step counts and the decision to update at all are per member.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -37,8 +38,9 @@ class MemberAdamW:
         eps: float = 1e-8,
         grad_clip: float | None = None,
     ) -> None:
-        self.params = [*decayed, *not_decayed]
-        self.decayed = list(decayed)
+        # plain tensors to torch._foreach_*, whose stubs take list[Tensor] (invariant)
+        self.params: list[torch.Tensor] = [*decayed, *not_decayed]
+        self.decayed: list[torch.Tensor] = list(decayed)
         self.weight_decay = weight_decay
         self.betas, self.eps, self.grad_clip = betas, eps, grad_clip
         device = self.params[0].device
@@ -70,7 +72,8 @@ class MemberAdamW:
             for p, still in zip(self.params, frozen, strict=True)
         ]
         if self.grad_clip is not None:
-            squared = sum(g.pow(2).flatten(1).sum(dim=1) for g in grads)
+            # never the start value 0 of sum(): there is at least one parameter
+            squared = cast(torch.Tensor, sum(g.pow(2).flatten(1).sum(dim=1) for g in grads))
             # same formula as torch.nn.utils.clip_grad_norm_
             coefficient = (self.grad_clip / (squared.sqrt() + 1e-6)).clamp_(max=1.0)
             torch._foreach_mul_(grads, self._broadcast(coefficient, ranks))

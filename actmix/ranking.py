@@ -110,6 +110,7 @@ def friedman_test(dataset_ranks: Mapping[str, Mapping[str, float]]) -> FriedmanT
         if sorted(ranks) != models:
             raise ValueError(f"dataset {dataset!r} ranks {sorted(ranks)}, expected {models}")
     k = len(models)
+    note: str | None
     if n_datasets < 2 or k < 3:
         note = (
             f"Friedman test not applicable: it needs >= 2 datasets and >= 3 models, "

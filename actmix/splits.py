@@ -100,7 +100,8 @@ class Splits:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write one ``.npz`` file (plain int64 arrays + JSON metadata) at exactly ``path``."""
-        arrays = {"holdout": self.holdout_idx}
+        # Any: mypy would match **arrays against savez's keyword allow_pickle: bool
+        arrays: dict[str, Any] = {"holdout": self.holdout_idx}
         for fold in self.folds:
             for part in _PARTS:
                 arrays[f"fold{fold.index}_{part}"] = getattr(fold, f"{part}_idx")

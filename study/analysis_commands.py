@@ -159,7 +159,9 @@ def _add_diagnose(commands) -> None:
     diagnose.add_argument("--seed", type=int, default=0, help="seed of every draw (0)")
     diagnose.add_argument("--out", help="output folder (default actmix-results/diagnostics-<time>)")
     diagnose.add_argument(
-        "--tracking-uri", help=f"also log the folder to MLflow ({DIAGNOSTICS_EXPERIMENT!r})"
+        "--tracking-uri",
+        help=f"also log the folder to MLflow ({DIAGNOSTICS_EXPERIMENT!r}); "
+        "default $MLFLOW_TRACKING_URI if set",
     )
     diagnose.set_defaults(handler=_command_diagnose)
 
@@ -176,9 +178,11 @@ def _command_report(args: argparse.Namespace) -> int:
     studies, experiments, results = args.study or [], args.experiment or [], args.results or []
     named = bool(studies or experiments)
     # result files alone need no MLflow store
-    uri = tracking_uri(args, must_exist=True) if named or not results else None
-    if not named and not results:
-        studies = _all_studies(uri)
+    uri = None
+    if named or not results:
+        uri = tracking_uri(args, must_exist=True)
+        if not named:  # and no result files: every study in the store
+            studies = _all_studies(uri)
     report = build_report(
         uri, studies=studies, experiments=experiments, result_files=results, seed=args.seed
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from study.request import RequestError
-from study.stores import add_store_options, tracking_uri
+from study.stores import add_store_options, environment_tracking_uri, tracking_uri
 from study.study_commands import add_study_commands
 from study.suite_commands import add_suite_commands
 
@@ -70,7 +70,7 @@ def load_yaml_config(path: str | Path) -> dict[str, Any]:
 
 def _run_config(args: argparse.Namespace):
     from actmix.activations import check_activation
-    from actmix.config import XGBOOST, RunConfig, config_from_dict
+    from actmix.config import XGBOOST, RunConfig, config_from_dict, with_epochs
 
     config = RunConfig()
     if args.config:
@@ -80,9 +80,9 @@ def _run_config(args: argparse.Namespace):
         changes["model"] = args.model
     if args.dataset:
         changes["dataset"] = args.dataset
-    if args.epochs:
-        changes["train"] = dataclasses.replace(config.train, epochs=args.epochs)
     config = dataclasses.replace(config, **changes)
+    if args.epochs:
+        config = with_epochs(config, args.epochs)
     if config.model != XGBOOST:
         try:
             check_activation(config.model)
@@ -105,7 +105,10 @@ def _command_cv(args: argparse.Namespace) -> int:
 
     config = _run_config(args)
     dataset_spec = config.dataset or DEFAULT_DATASET
-    dataset = load_dataset(dataset_spec, target=args.target, task=args.task)
+    # a config exported from a csv: study names its target and task
+    target = args.target or config.provenance.get("target")
+    task = args.task or config.provenance.get("task")
+    dataset = load_dataset(dataset_spec, target=target, task=task)
     seeds = list(range(args.seed, args.seed + args.seeds))
     tracking_uri = args.tracking_uri or config.provenance.get("tracking_uri")
     if tracking_uri:
@@ -207,12 +210,22 @@ def _add_ui_command(commands) -> None:
     ui.set_defaults(handler=_command_ui)
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("actmix-study")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed; pip install -e .)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="actmix-study",
         description="Hyper-parameter studies of tabular MLPs with trainable activations.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     cv = commands.add_parser(
@@ -244,14 +257,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="seed of the fold split (default 0; for an exported config, the study's + 1)",
     )
-    cv.add_argument("--epochs", type=_positive_int(1), help="override the configured max epochs")
+    cv.add_argument(
+        "--epochs",
+        type=_positive_int(1),
+        help="override the max epochs; annealing and warm-up keep their fraction of the run",
+    )
     cv.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     cv.add_argument(
         "--out", help="JSON result path (default actmix-results/cv-<dataset>-<model>-<time>.json)"
     )
     cv.add_argument(
         "--tracking-uri",
-        help="log the result to MLflow as stage=final (default: the exported config's store)",
+        help="log the result to MLflow as stage=final (default: $MLFLOW_TRACKING_URI, "
+        "else the exported config's store, else no logging)",
     )
     cv.add_argument(
         "--experiment",
@@ -287,6 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_environment_defaults()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "tracking_uri", "") is None:
+        # the one place every command's absent --tracking-uri falls back, as MLflow's do
+        args.tracking_uri = environment_tracking_uri()
     try:
         return args.handler(args)
     except RequestError as error:

@@ -113,13 +113,24 @@ def final_run_from_result(
 
 
 def experiments_named(client: Any, names: list[str]) -> list[Any]:
-    """The MLflow experiments called ``names``; ValueError naming the first unknown one."""
+    """The MLflow experiments called ``names``, where a study of a suite stands for its
+    suite's experiment; ValueError naming the first unknown one."""
+    from study.mlflow_store import study_names, study_runs
+
     known = {e.name: e for e in client.search_experiments()}
-    missing = [name for name in names if name not in known]
-    if missing:
-        listed = ", ".join(sorted(n for n in known if n != "Default")) or "none"
-        raise ValueError(f"no study or experiment named {missing[0]!r}; known: {listed}")
-    return [known[name] for name in names]
+    found = []
+    for name in names:
+        if name in known:
+            found.append(known[name])
+            continue
+        parents = study_runs(client, name, "study")
+        if not parents:
+            listed = sorted({*(n for n in known if n != "Default"), *study_names(client)})
+            raise ValueError(
+                f"no study or experiment named {name!r}; known: {', '.join(listed) or 'none'}"
+            )
+        found.append(client.get_experiment(parents[0].info.experiment_id))
+    return list({e.experiment_id: e for e in found}.values())
 
 
 def collect_final_runs(uri: str, experiments: list[str]) -> list[FinalRun]:

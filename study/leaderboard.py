@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 import yaml
 
-from study.mlflow_store import client_for
+from actmix.config import XGBOOST, TrainConfig, config_from_dict, schedule_fractions
+from study.mlflow_store import client_for, study_names, study_runs
 from study.payload import std_key
 from study.tags import (
     CONFIG_ARTIFACT,
@@ -25,7 +26,7 @@ from study.tags import (
 )
 
 if TYPE_CHECKING:
-    from mlflow.entities import Run
+    from mlflow.entities import Experiment, Run
     from mlflow.tracking import MlflowClient
 
 __all__ = ["Format", "best_per_model", "export_best", "format_frame", "study_trials"]
@@ -49,13 +50,13 @@ _COLUMNS = [
 def _search(uri: str, *, study: str | None = None) -> list[Run]:
     """Trial runs of ``study``, or of every study in the store; newest first."""
     client = client_for(uri)
-    experiments = client.search_experiments()
     if study is not None:
-        named = [e for e in experiments if e.name == study]
-        if not named:
-            known = ", ".join(e.name for e in experiments if e.name != "Default")
+        found = study_runs(client, study, "trial")
+        if not found:
+            known = ", ".join(study_names(client))
             raise ValueError(f"no study named {study!r} at {uri}; known: {known or 'none'}")
-        experiments = named
+        return found
+    experiments: list[Experiment] = client.search_experiments()
     runs: list[Run] = []
     page_token = None
     while True:
@@ -128,10 +129,15 @@ def best_per_model(uri: str, *, dataset: str | None = None) -> pd.DataFrame:
 
 
 def format_frame(frame: pd.DataFrame, fmt: Format = "table") -> str:
+    """``frame`` as text to print: no trailing newline; JSON has ``null`` for a missing value."""
     if fmt == "csv":
-        return frame.to_csv(index=False)
+        return frame.to_csv(index=False, lineterminator="\n").removesuffix("\n")
     if fmt == "json":
-        return json.dumps(frame.to_dict(orient="records"), indent=2, default=str)
+        records = [
+            {key: _json_value(value) for key, value in record.items()}
+            for record in frame.to_dict(orient="records")
+        ]
+        return json.dumps(records, indent=2, default=str, allow_nan=False)
     if fmt == "markdown":
         headers = list(frame.columns)
         lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
@@ -141,6 +147,13 @@ def format_frame(frame: pd.DataFrame, fmt: Format = "table") -> str:
     from study.console import format_table
 
     return format_table(list(frame.columns), [list(row) for row in frame.itertuples(index=False)])
+
+
+def _json_value(value: Any) -> Any:
+    # strict JSON has no NaN or Infinity: a value that is not there is null
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return None if value is pd.NA or value is pd.NaT else value
 
 
 def _cell(value: Any) -> str:
@@ -167,7 +180,16 @@ def export_best(uri: str, study: str, out: str | os.PathLike) -> tuple[Path, dic
         "objective": best["metric"],
         "value": float(best["value"]),
         "split_seed": _study_param(client, run, "split_seed"),
+        "target": _study_param(client, run, "target"),
+        "task": _study_param(client, run, "task"),
     }
+    if config.get("model") != XGBOOST:
+        # `cv --config --epochs N` keeps these fractions; they are written here for readers
+        train = config_from_dict(TrainConfig, config.get("train") or {}, source=str(out))
+        config["provenance"]["tuned_epochs"] = train.epochs
+        config["provenance"]["schedule_fractions"] = {
+            key: round(value, 6) for key, value in schedule_fractions(train).items()
+        }
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -178,7 +200,7 @@ def _parent(client: MlflowClient, run: Run) -> Run:
     return client.get_run(run.data.tags[TAG_PARENT])
 
 
-def _study_dataset(client: MlflowClient, run: Run) -> str:
+def _study_dataset(client: MlflowClient, run: Run) -> str | None:
     # the parent records the dataset spec the study was launched with (csv:/uci: included)
     return _parent(client, run).data.params.get("dataset", run.data.tags.get(TAG_DATASET))
 

@@ -13,6 +13,7 @@ import math
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +37,8 @@ __all__ = [
     "now_ms",
     "open_study_run",
     "param_text",
+    "study_names",
+    "study_runs",
     "trial_runs",
 ]
 
@@ -53,7 +56,15 @@ def client_for(uri: str) -> MlflowClient:
 
 
 def check_tracking_uri(uri: str, *, timeout: float = 5.0) -> None:
-    """Fail early (``ConnectionError``) when an HTTP tracking server does not answer."""
+    """Fail early: ``ValueError`` for a scheme MLflow has no store for, ``ConnectionError``
+    when an HTTP tracking server does not answer."""
+    scheme = _uri_scheme(uri)
+    known = _tracking_schemes()
+    if scheme not in known:
+        raise ValueError(
+            f"unknown MLflow tracking URI scheme {scheme!r} in {uri!r}; valid: a path or "
+            + ", ".join(f"{name}:" for name in sorted(known - {""}))
+        )
     if not uri.startswith(("http://", "https://")):
         return
     try:
@@ -64,6 +75,28 @@ def check_tracking_uri(uri: str, *, timeout: float = 5.0) -> None:
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise ConnectionError(f"cannot reach MLflow tracking server {uri} ({reason})") from None
+
+
+# MLflow's own tracking stores (mlflow.tracking._tracking_service.utils); "" is a plain path
+_BUILTIN_SCHEMES = frozenset(
+    {"", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https"}
+    | {"databricks", "databricks-uc", "uc"}
+)
+
+
+def _uri_scheme(uri: str) -> str:
+    scheme = urllib.parse.urlsplit(uri).scheme.lower()
+    if len(scheme) == 1:
+        return ""  # a Windows drive letter: a path
+    return scheme.partition("+")[0]  # postgresql+psycopg2 -> postgresql
+
+
+def _tracking_schemes() -> frozenset[str]:
+    """MLflow's schemes and those tracking-store plug-ins register (entry points)."""
+    from importlib.metadata import entry_points
+
+    plugins = {entry.name for entry in entry_points(group="mlflow.tracking_store")}
+    return _BUILTIN_SCHEMES | plugins
 
 
 def now_ms() -> int:
@@ -94,23 +127,31 @@ def experiment_id_for(
     found = client.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)
-    return client.create_experiment(name, artifact_location=artifact_location, tags=tags)
+    return client.create_experiment(
+        name, artifact_location=artifact_location, tags=dict(tags) if tags is not None else None
+    )
 
 
 def open_study_run(
     uri: str,
     study: str,
     *,
+    experiment: str | None = None,
     artifact_location: str | None,
     params: Mapping[str, Any],
     tags: Mapping[str, str],
 ) -> tuple[str, str]:
-    """Create (or reuse) the study's experiment and start its parent run; returns their ids."""
+    """Create (or reuse) the study's experiment (``experiment``, by default named after the
+    study) and start its parent run; returns their ids."""
     from mlflow.entities import Param
 
     client = client_for(uri)
+    own = experiment is None or experiment == study
     experiment_id = experiment_id_for(
-        client, study, artifact_location=artifact_location, tags={TAG_STUDY: study}
+        client,
+        study if experiment is None else experiment,
+        artifact_location=artifact_location,
+        tags={TAG_STUDY: study} if own else None,
     )
     run = client.create_run(
         experiment_id, run_name=study, tags={TAG_ROLE: "study", TAG_STUDY: study, **tags}
@@ -130,6 +171,41 @@ def finish_study_run(
     numbers = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
     client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in numbers.items()])
     client.set_terminated(run_id, status=status)
+
+
+def study_runs(client: MlflowClient, study: str, role: str) -> list[Run]:
+    """Runs of ``study`` with ``role`` (``study`` = parent runs, ``trial``), newest first.
+
+    Found by tag in every experiment: a study has an experiment of its own, or shares
+    its suite's.
+    """
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs: list[Run] = []
+    page_token = None
+    while experiments:
+        page = client.search_runs(
+            experiments,
+            filter_string=f"tags.`{TAG_ROLE}` = '{role}' and tags.`{TAG_STUDY}` = '{study}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=10000,
+            page_token=page_token,
+        )
+        runs.extend(page)
+        page_token = page.token
+        if not page_token:
+            break
+    return runs
+
+
+def study_names(client: MlflowClient) -> list[str]:
+    """Every study with a parent run in the store, sorted."""
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return []
+    parents = client.search_runs(
+        experiments, filter_string=f"tags.`{TAG_ROLE}` = 'study'", max_results=10000
+    )
+    return sorted({run.data.tags[TAG_STUDY] for run in parents if TAG_STUDY in run.data.tags})
 
 
 def trial_runs(uri: str, experiment_id: str, parent_run_id: str) -> list[Run]:

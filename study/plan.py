@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +21,10 @@ from actmix.data import load_dataset
 from actmix.nested import study_rows
 from actmix.splits import make_folds
 from actmix.types import Task
+from study.locations import check_optuna_storage, check_writable_folder
+from study.machine import local_gpu_count
 from study.mlflow_store import check_tracking_uri
-from study.request import StudyRequest
+from study.request import RequestError, StudyRequest
 from study.spaces import (
     SearchSpace,
     baseline_point,
@@ -51,6 +54,11 @@ class StudyPlan:
     tracking_uri: str
     optuna_storage: str
     baseline: dict[str, Any]  # trial 0: the space's baseline point
+
+    @property
+    def experiment(self) -> str:
+        """The MLflow experiment of the study's runs (a suite shares one)."""
+        return self.request.experiment or self.name
 
     @property
     def manifest(self) -> Path:
@@ -104,6 +112,20 @@ def check_ray_address(address: str, *, timeout: float = 5.0) -> None:
         ) from None
 
 
+def _check_local_gpus(gpus_per_trial: float) -> None:
+    """Without ``--address`` the study starts a local Ray: refuse GPUs this machine lacks."""
+    ray = sys.modules.get("ray")
+    if gpus_per_trial <= 0 or (ray is not None and ray.is_initialized()):
+        return  # no GPU asked for, or the caller's own Ray, which _check_resources asks
+    available = local_gpu_count()
+    if available < gpus_per_trial:
+        raise RequestError(
+            "gpus_per_trial",
+            f"{gpus_per_trial:g} asked for, but this machine has {available} GPU(s) for a "
+            "local Ray; use --gpus-per-trial 0, or --address of a cluster with GPU workers",
+        )
+
+
 def make_plan(request: StudyRequest) -> StudyPlan:
     """Validate everything that can be checked without Ray; write nothing."""
     request = dataclasses.replace(request, dataset=_absolute_dataset(request.dataset))
@@ -130,12 +152,16 @@ def make_plan(request: StudyRequest) -> StudyPlan:
         make_activation(model, 2, 1, **first.mlp.activation)
     objective, mode = objective_name(dataset.task)
     name = request.name or f"{dataset.name}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
-    store = Path(request.store).expanduser().resolve()
+    store = check_writable_folder(request.store, field="store")
     mlflow_uri, optuna_uri = default_store_uris(store)
     tracking_uri = request.tracking_uri or mlflow_uri
     check_tracking_uri(tracking_uri)
+    if request.optuna_storage:
+        check_optuna_storage(request.optuna_storage)
     if request.address:
         check_ray_address(request.address)
+    else:
+        _check_local_gpus(request.gpus_per_trial)
     return StudyPlan(
         request=request,
         name=name,

@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from actmix.comparison import PairedTest, holm, paired_wilcoxon
 from actmix.ranking import RankSummary, compare_ranks
@@ -32,8 +32,7 @@ from study.final_runs import (
     load_result_file,
 )
 from study.leaderboard import study_trials
-from study.mlflow_store import client_for
-from study.tags import TAG_ROLE
+from study.mlflow_store import client_for, study_runs
 
 __all__ = [
     "RESULT_FILES",
@@ -57,13 +56,9 @@ TRIAL_BOARD_ROWS = 10
 
 def latest_parent_run(client: Any, study: str) -> Any:
     """The newest parent run of ``study`` (None when it has none); ValueError if unknown."""
-    (experiment,) = experiments_named(client, [study])
-    parents = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"tags.`{TAG_ROLE}` = 'study'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
+    parents = study_runs(client, study, "study")
+    if not parents:
+        experiments_named(client, [study])  # an experiment without a study: None, else raise
     return parents[0] if parents else None
 
 
@@ -127,7 +122,7 @@ def load_history(uri: str, study: str, *, seed: int = 0) -> StudyHistory:
         objective=objective,
         direction=loaded.direction.name.lower(),
         numbers=tuple(t.number for t in complete),
-        values=tuple(float(t.value) for t in complete),
+        values=tuple(float(cast(float, t.value)) for t in complete),  # finite: see complete
         states=states,
         importances=importances,
         note=note,
@@ -322,19 +317,22 @@ def build_report(
     sources = list(dict.fromkeys([*studies, *experiments]))
     if not sources and not result_files:
         raise ValueError("name at least one --study, --experiment or --results file")
+    if sources and uri is None:
+        raise ValueError("--study and --experiment are read from an MLflow store: give its uri")
+    store = cast(str, uri)  # read below only when there are sources, so never None there
     # files first: a bad path fails before any store is read
     from_files = [load_result_file(path) for path in result_files]
-    runs = (collect_final_runs(uri, sources) if sources else []) + from_files
+    runs = (collect_final_runs(store, sources) if sources else []) + from_files
     if from_files:
         sources.append(f"{len(from_files)} result file(s)")
     comparisons = []
     for dataset in sorted({run.dataset for run in runs}):
         comparisons += compare_on_dataset([run for run in runs if run.dataset == dataset])
     ranking, rank_note = _ranks(runs)
-    histories = tuple(load_history(uri, study, seed=seed) for study in studies)
+    histories = tuple(load_history(store, study, seed=seed) for study in studies)
     with_final = {run.experiment for run in runs}
     boards = {
-        study: study_trials(uri, study).head(TRIAL_BOARD_ROWS).to_dict(orient="records")
+        study: study_trials(store, study).head(TRIAL_BOARD_ROWS).to_dict(orient="records")
         for study in studies
         if study not in with_final
     }

@@ -12,6 +12,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 from actmix.cd_diagram import plot_critical_difference
@@ -63,7 +64,9 @@ def _number(value: float, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if math.isfinite(value) else "n/a"
 
 
-def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+def _table(
+    headers: list[str], rows: list[list[str]], numeric: AbstractSet[int] = frozenset()
+) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join(
         "<tr>"

@@ -40,6 +40,7 @@ class StudyRequest:
     """
 
     name: str | None = None  # MLflow experiment, Optuna study and Ray experiment name
+    experiment: str | None = None  # MLflow experiment of the study's runs; None: ``name``
     dataset: str = DEFAULT_DATASET  # bundled name, uci:<id> or csv:<path>
     target: str | None = None  # target column of a csv: dataset
     task: Task | None = None  # None: inferred from the target
@@ -102,6 +103,11 @@ class StudyRequest:
             raise RequestError(
                 "name",
                 f"{self.name!r} is not valid: use letters, digits, '.', '_' or '-' (max 100)",
+            )
+        if self.experiment is not None and not _NAME.match(self.experiment):
+            raise RequestError(
+                "experiment",
+                f"{self.experiment!r} is not valid: use letters, digits, '.', '_' or '-' (max 100)",
             )
         if (self.outer_folds is None) != (self.outer_fold is None):
             raise RequestError("outer_fold", "and outer_folds must be given together")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -21,12 +22,19 @@ from actmix.config import XGBOOST, RunConfig, run_config_to_dict
 from actmix.cv import package_versions
 from study import payload
 from study.environment import apply_environment_defaults
-from study.mlflow_store import client_for, finish_study_run, open_study_run, trial_runs
+from study.machine import hardware, study_versions
+from study.mlflow_store import (
+    RunStatus,
+    client_for,
+    finish_study_run,
+    open_study_run,
+    trial_runs,
+)
 from study.plan import StudyPlan, make_plan
 from study.request import StudyRequest
 from study.search import build_scheduler, build_searcher, optuna_trial_counts
 from study.spaces import SearchSpace, config_from_sample
-from study.stores import DEFAULT_STORE
+from study.stores import DEFAULT_STORE, store_flags
 from study.tags import TAG_STOPPED_EARLY
 from study.trainables import train_trial
 from study.tune_callback import MlflowTrialLogger
@@ -59,9 +67,9 @@ def start_ray(address: str | None) -> bool:
     apply_environment_defaults()
     try:
         if address:
-            ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
         else:
-            ray.init(include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+            ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as error:
         target = address or "a local Ray"
         raise ConnectionError(f"cannot start or reach Ray at {target}: {error}") from None
@@ -104,8 +112,14 @@ def _study_params(plan: StudyPlan) -> dict[str, Any]:
     request = plan.request
     return {
         "dataset": request.dataset,
+        **({"target": request.target} if request.target else {}),
         "model": plan.model,
         "task": plan.task,
+        **(
+            {"outer_folds": request.outer_folds, "outer_fold": request.outer_fold}
+            if request.outer_folds is not None
+            else {}
+        ),
         "space_file": plan.space.path,
         "space_sha256": plan.space.sha256(),
         "sampler": f"optuna TPE (multivariate, seed {request.seed})",
@@ -126,6 +140,8 @@ def _study_params(plan: StudyPlan) -> dict[str, Any]:
         "optuna_storage": plan.optuna_storage,
         "git_commit": _git_commit(),
         **{f"version.{k}": v for k, v in package_versions().items()},
+        **{f"version.{k}": v for k, v in study_versions().items()},
+        **{f"hardware.{k}": v for k, v in hardware().items()},
     }
 
 
@@ -270,7 +286,7 @@ def _outcome(plan: StudyPlan, experiment_id: str, parent_run_id: str) -> StudyOu
 
 
 def _tune(plan: StudyPlan, tuner, experiment_id: str, parent_run_id: str) -> StudyOutcome:
-    status = "FAILED"
+    status: RunStatus = "FAILED"
     try:
         tuner.fit()
         _reconcile(plan, experiment_id, parent_run_id)
@@ -280,7 +296,7 @@ def _tune(plan: StudyPlan, tuner, experiment_id: str, parent_run_id: str) -> Stu
         raise
     finally:
         outcome = _outcome(plan, experiment_id, parent_run_id)
-        summary = {f"trials_{k}": v for k, v in outcome.counts.items()}
+        summary: dict[str, float] = {f"trials_{k}": v for k, v in outcome.counts.items()}
         if outcome.best_value is not None:
             summary[f"best_{plan.objective}"] = outcome.best_value
         finish_study_run(plan.tracking_uri, parent_run_id, status, summary)
@@ -313,7 +329,8 @@ def run_study(
     if plan.manifest.exists():
         raise ValueError(
             f"study {plan.name!r} already exists in {plan.store}; resume it with "
-            f"`actmix-study resume {plan.name}` or choose another --name"
+            f"`actmix-study resume {plan.name}{store_flags(store=request.store)}` "
+            "or choose another --name"
         )
     started_ray = start_ray(request.address)
     try:
@@ -321,8 +338,9 @@ def run_study(
         experiment_id, parent_run_id = open_study_run(
             plan.tracking_uri,
             plan.name,
+            experiment=plan.experiment,
             artifact_location=(
-                (plan.store / "artifacts" / plan.name).as_uri()
+                (plan.store / "artifacts" / plan.experiment).as_uri()
                 if request.tracking_uri is None
                 else None
             ),

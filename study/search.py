@@ -26,6 +26,8 @@ from study.spaces import SearchSpace, suggest_params
 if TYPE_CHECKING:
     import optuna
 
+    from actmix.metrics import Direction
+
 __all__ = [
     "OptunaSearcher",
     "SchedulerKind",
@@ -35,7 +37,7 @@ __all__ = [
 ]
 
 _logger = logging.getLogger(__name__)
-_DIRECTIONS = {"min": "minimize", "max": "maximize"}
+_DIRECTIONS: dict[str, Direction] = {"min": "minimize", "max": "maximize"}
 _EPOCH = "training_iteration"  # Tune's step counter: one per reported epoch
 
 

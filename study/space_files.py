@@ -261,9 +261,9 @@ def _parse_param(name: str, spec: Any, where: str) -> Param:
 
 def _bounds(kind: str, argument: Any, log: bool, where: str) -> tuple[float, float]:
     numbers = [_number(v) for v in argument] if isinstance(argument, list) else []
-    if len(numbers) != 2 or None in numbers:
+    low, high = numbers if len(numbers) == 2 else (None, None)
+    if low is None or high is None:
         raise ValueError(f"{where}: {kind}: expected [low, high], got {argument!r}")
-    low, high = numbers
     if not (math.isfinite(low) and math.isfinite(high)):
         raise ValueError(f"{where}: {kind}: bounds must be finite, got [{low}, {high}]")
     if low > high:

@@ -71,7 +71,7 @@ def _field_types(cls: type, prefix: str) -> dict[str, Any]:
     types: dict[str, Any] = {}
     for field in dataclasses.fields(cls):
         annotation = hints[field.name]
-        if dataclasses.is_dataclass(annotation):
+        if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
             types.update(_field_types(annotation, f"{prefix}{field.name}."))
         else:
             types[f"{prefix}{field.name}"] = annotation

@@ -111,11 +111,11 @@ def _config_value(
         return config.train.entropy.warmup_epochs / epochs
     if name.startswith(ACTIVATION_PREFIX):
         option = name.removeprefix(ACTIVATION_PREFIX)
-        value = options[option] if option in options else _option_default(model, option, where)
+        value: Any = options[option] if option in options else _option_default(model, option, where)
         if option == "basis" and isinstance(value, (list, tuple)):
             return ",".join(value)
         return value
-    value: Any = config
+    value = config
     for part in name.split("."):
         value = getattr(value, part)
     return value

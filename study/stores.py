@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 from pathlib import Path
 
-__all__ = ["DEFAULT_STORE", "add_store_options", "default_store_uris", "tracking_uri"]
+__all__ = [
+    "DEFAULT_STORE",
+    "TRACKING_URI_VARIABLE",
+    "add_store_options",
+    "default_store_uris",
+    "environment_tracking_uri",
+    "store_flags",
+    "tracking_uri",
+]
 
 DEFAULT_STORE = "actmix-runs"
+# what MLflow's own tools read when no tracking URI is given; the CLI does the same
+TRACKING_URI_VARIABLE = "MLFLOW_TRACKING_URI"
 
 
 def default_store_uris(store: Path) -> tuple[str, str]:
@@ -21,12 +33,35 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_STORE,
         help=f"folder of the local stores (default {DEFAULT_STORE})",
     )
-    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite in --store)")
+    parser.add_argument(
+        "--tracking-uri",
+        help=f"MLflow tracking URI (default ${TRACKING_URI_VARIABLE}, else sqlite in --store)",
+    )
+
+
+def environment_tracking_uri() -> str | None:
+    """``$MLFLOW_TRACKING_URI``, the tracking URI of every command given no ``--tracking-uri``."""
+    return os.environ.get(TRACKING_URI_VARIABLE) or None
+
+
+def store_flags(*, store: str, uri: str | None = None) -> str:
+    """The store options a printed command needs (shell-quoted), empty for the defaults.
+
+    ``uri`` is repeated unless it is the SQLite store inside ``store``.
+    """
+    folder = Path(store).expanduser().resolve()
+    flags = [] if folder == Path(DEFAULT_STORE).resolve() else ["--store", store]
+    if uri and uri != default_store_uris(folder)[0]:
+        flags += ["--tracking-uri", uri]
+    return "".join(f" {shlex.quote(flag)}" for flag in flags)
 
 
 def tracking_uri(args: argparse.Namespace, *, must_exist: bool) -> str:
     """``--tracking-uri``, else the SQLite store in ``--store`` (optionally required to exist)."""
     if args.tracking_uri:
+        from study.mlflow_store import check_tracking_uri
+
+        check_tracking_uri(args.tracking_uri)  # one line now, not MLflow's retries later
         return args.tracking_uri
     store = Path(args.store).expanduser().resolve()
     if must_exist and not (store / "mlflow.db").is_file():

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 from typing import Any, get_args
 
+from study.locations import check_writable_file
 from study.request import SchedulerKind, StudyRequest, request_default
-from study.stores import DEFAULT_STORE, add_store_options, tracking_uri
+from study.stores import DEFAULT_STORE, add_store_options, store_flags, tracking_uri
 
-__all__ = ["add_study_commands", "print_outcome", "store_flags"]
+__all__ = ["EXIT_NO_TRIAL", "add_study_commands", "print_outcome"]
+
+EXIT_NO_TRIAL = 1  # run/resume: the study ended, but no trial produced a result
 
 
 def _request_option(parser: argparse.ArgumentParser, flag: str, help: str, **kwargs: Any) -> None:
@@ -35,11 +39,15 @@ def _add_run(commands: Any) -> None:
             "      --epochs 200 --max-concurrent 8 --address auto --gpus-per-trial 0.25 \\\n"
             "      --tracking-uri http://mlflow:5000 --name adult-actmix\n"
             "  actmix-study run --model xgboost --trials 20\n"
-            "  actmix-study run --space my_space.yaml --model elu"
+            "  actmix-study run --space my_space.yaml --model elu\n"
+            "\n"
+            "exit codes: 0 a trial finished; 1 no trial finished (every one failed);\n"
+            "  2 bad input (one line, nothing written)"
         ),
     )
     option = _request_option
     option(run, "--name", "study name; default <dataset>-<model>-<time>")
+    option(run, "--experiment", "MLflow experiment of the study's runs; default: the study name")
     option(run, "--dataset", "bundled name, uci:<id> or csv:<path>")
     option(run, "--target", "target column (csv: datasets)")
     option(run, "--task", "override task inference", choices=["regression", "classification"])
@@ -72,17 +80,15 @@ def _command_run(args: argparse.Namespace) -> int:
     request = StudyRequest.from_mapping(
         {name: getattr(args, name) for name in fields if hasattr(args, name)}
     )
-    return print_outcome(run_study(request), store=args.store, uri=args.tracking_uri)
-
-
-def store_flags(*, store: str, uri: str | None) -> str:
-    """The store options to repeat in a hint, empty when they are the defaults."""
-    flags = "" if store == DEFAULT_STORE else f" --store {store}"
-    return flags + (f" --tracking-uri {uri}" if uri else "")
+    outcome = run_study(request)
+    return print_outcome(outcome, store=args.store, uri=outcome.tracking_uri)
 
 
 def print_outcome(outcome: Any, *, store: str, uri: str | None) -> int:
-    """The leaderboard of a finished study and a line that says where to look next."""
+    """The leaderboard of a finished study and a line that says where to look next.
+
+    Returns the exit code: 0, or ``EXIT_NO_TRIAL`` when no trial produced a result.
+    """
     from study.leaderboard import format_frame, study_trials
 
     trials = study_trials(outcome.tracking_uri, outcome.name)
@@ -101,14 +107,14 @@ def print_outcome(outcome: Any, *, store: str, uri: str | None) -> int:
         f"Look: `actmix-study ui{flags}` (parent run {outcome.parent_run_id}); "
         f"`actmix-study report --study {outcome.name}{flags}`"
     )
-    return 0
+    return 0 if outcome.best_value is not None else EXIT_NO_TRIAL
 
 
 def _command_resume(args: argparse.Namespace) -> int:
     from study.runner import resume_study
 
     outcome = resume_study(args.name, store=args.store)
-    return print_outcome(outcome, store=args.store, uri=None)
+    return print_outcome(outcome, store=args.store, uri=outcome.tracking_uri)
 
 
 def _command_leaderboard(args: argparse.Namespace) -> int:
@@ -128,13 +134,14 @@ def _command_leaderboard(args: argparse.Namespace) -> int:
 def _command_export_best(args: argparse.Namespace) -> int:
     from study.leaderboard import export_best
 
+    check_writable_file(args.out, field="out")  # before MLflow is asked anything
     uri = tracking_uri(args, must_exist=True)
     path, config = export_best(uri, args.study, args.out)
     provenance = config["provenance"]
     print(
         f"wrote {path}: {provenance['trial']} of {args.study} "
         f"({provenance['objective']} {provenance['value']:.4f}); "
-        f"next: actmix-study cv --config {path} --folds 10 --seeds 3"
+        f"next: actmix-study cv --config {shlex.quote(str(path))} --folds 10 --seeds 3"
     )
     return 0
 

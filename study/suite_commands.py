@@ -41,7 +41,13 @@ def add_suite_commands(commands: Any) -> None:
         )
     run.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite in --store)")
     run.add_argument("--address", help="Ray cluster: auto or ray://host:10001 (default local)")
-    report.add_argument("--out", required=True, help="folder for report.json, report.html, PNGs")
+    report.add_argument(
+        "--out", required=True, help="folder for report.json, report.html, report.md, PNGs"
+    )
+    report.add_argument(
+        "--readme",
+        help="also rewrite the results block of this Markdown file (e.g. README.md)",
+    )
     run.set_defaults(handler=_command_run)
     status.set_defaults(handler=_command_status)
     report.set_defaults(handler=_command_report)
@@ -91,6 +97,6 @@ def _command_report(args: argparse.Namespace) -> int:
     from study.suite_html import write_suite_report
 
     suite = load_suite(args.file)
-    paths = write_suite_report(suite, store=args.store, out=args.out)
+    paths = write_suite_report(suite, store=args.store, out=args.out, readme=args.readme)
     print(f"wrote {', '.join(str(p) for p in paths)}")
     return 0

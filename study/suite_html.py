@@ -6,18 +6,30 @@ import base64
 import html
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 from study.stores import DEFAULT_STORE
 from study.suite_file import Suite
+from study.suite_markdown import BEGIN, END, render_markdown, replace_block
 from study.suite_report import SuiteReport, build_suite_report
 
 __all__ = ["write_suite_report"]
 
 
-def write_suite_report(suite: Suite, *, store: str = DEFAULT_STORE, out: str | Path) -> list[Path]:
-    """Compute the report from the store and write it under ``out``; returns the files."""
+def write_suite_report(
+    suite: Suite, *, store: str = DEFAULT_STORE, out: str | Path, readme: str | Path | None = None
+) -> list[Path]:
+    """Compute the report from the store and write it under ``out``; returns the files.
+
+    ``readme``: a Markdown file whose results block (see :mod:`study.suite_markdown`) is
+    replaced with this report, its image links relative to that file.
+    """
+    if readme is not None:
+        readme_text = Path(readme).read_text(encoding="utf-8")  # a bad path fails before work
+        if BEGIN not in readme_text or END not in readme_text:
+            raise ValueError(f"{readme}: no results block; add the lines {BEGIN} and {END}")
     report = build_suite_report(suite, store=store)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -29,7 +41,15 @@ def write_suite_report(suite: Suite, *, store: str = DEFAULT_STORE, out: str | P
     json_path.write_text(json.dumps(_nulls(data), indent=1, allow_nan=False))
     html_path = out / "report.html"
     html_path.write_text(_html(report, figures))
-    return [json_path, html_path, *figures.values()]
+    plain = json.loads(json_path.read_text())  # the Markdown is a function of report.json
+    markdown_path = out / "report.md"
+    markdown_path.write_text(render_markdown(plain, figures="."))
+    written = [json_path, html_path, markdown_path, *figures.values()]
+    if readme is not None:
+        relative = os.path.relpath(out.resolve(), Path(readme).resolve().parent)
+        replace_block(readme, render_markdown(plain, figures=Path(relative).as_posix()))
+        written.append(Path(readme))
+    return written
 
 
 def _nulls(value: Any) -> Any:

@@ -80,6 +80,8 @@ def run_suite(
     store_path = _store(store)
     uri = tracking_uri or default_store_uris(store_path)[0]
     check_tracking_uri(uri)
+    # artifacts go beside a local store, never into the working directory
+    artifacts = (store_path / "artifacts" / suite.name).as_uri() if tracking_uri is None else None
     root = suite_directory(store_path, suite)
     progress = suite_progress(suite, store=store)
     if not progress.started and not progress.left:
@@ -107,7 +109,9 @@ def run_suite(
             for unit in units:
                 if unit.path(root).is_file():
                     continue
-                context = _Context(suite, store_path, uri, address, root, dataset, outer, report)
+                context = _Context(
+                    suite, store_path, uri, artifacts, address, root, dataset, outer, report
+                )
                 _run_unit(context, unit)
                 done = sum(u.path(root).is_file() for u in suite_units(suite))
                 elapsed = time.perf_counter() - started
@@ -125,6 +129,7 @@ class _Context:
     suite: Suite
     store: Path
     tracking_uri: str
+    artifacts: str | None  # the suite experiment's artifact folder in a local store
     address: str | None
     root: Path
     dataset: Dataset
@@ -195,6 +200,7 @@ def _tuned_config(context: _Context, unit: Unit) -> tuple[dict[str, Any], RunCon
         budget, protocol = suite.study, suite.protocol
         request = StudyRequest(
             name=name,
+            experiment=suite.name,  # one MLflow experiment holds the whole suite
             dataset=unit.dataset.spec,
             target=unit.dataset.target,
             task=unit.dataset.task,
@@ -211,7 +217,7 @@ def _tuned_config(context: _Context, unit: Unit) -> tuple[dict[str, Any], RunCon
             gpus_per_trial=budget.gpus_per_trial,
             address=context.address,
             store=str(context.store),
-            tracking_uri=context.tracking_uri,
+            tracking_uri=context.tracking_uri if context.artifacts is None else None,
             outer_folds=protocol.outer_folds,
             outer_fold=unit.outer_fold,
         )
@@ -249,7 +255,9 @@ def _log_unit(context: _Context, unit: Unit, record: dict[str, Any]) -> str:
     from study.mlflow_store import client_for, experiment_id_for, now_ms, param_text
 
     client = client_for(context.tracking_uri)
-    experiment_id = experiment_id_for(client, context.suite.name)
+    experiment_id = experiment_id_for(
+        client, context.suite.name, artifact_location=context.artifacts
+    )
     stage = "final" if unit.kind == "tuned" else "reference"
     run = client.create_run(
         experiment_id,

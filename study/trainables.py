@@ -154,8 +154,14 @@ def train_trial(config: dict[str, Any], settings: StudySettings) -> None:
         _train_mlp(run_config, settings, dataset, fold_arrays)
 
 
-def _report(metrics: dict[str, Any], state: dict[str, Any] | None, filename: str) -> None:
-    """``tune.report``, with a checkpoint written to a temporary directory when given."""
+def _report(
+    metrics: dict[str, Any], state: dict[str, Any] | list[list[float]] | None, filename: str
+) -> None:
+    """``tune.report``, with a checkpoint written to a temporary directory when given.
+
+    ``state``: a trainer state (``torch.save``) or, for a ``.json`` file, JSON data
+    such as XGBoost's finished ``[fold, seed, score, best_iteration]`` rows.
+    """
     import torch
     from ray import tune
 
@@ -253,7 +259,7 @@ def _train_mlp(config: RunConfig, settings: StudySettings, dataset: Dataset, fol
     if mixing is not None:
         # first member (fold 0, first seed): the driver plots it as the trial's heatmap
         final[payload.MIXING_WEIGHTS] = [layer[0].detach().cpu().tolist() for layer in mixing]
-        final[payload.BASIS] = batched.model.activations[0].describe()["basis"]
+        final[payload.BASIS] = batched.model.activation_layers()[0].describe()["basis"]
     _report(final, None, _STATE_FILE)
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray.tune import Callback
 
 from study.trial_runs import StudyRun, TrialLike, TrialRuns
+
+if TYPE_CHECKING:
+    # the hooks take Tune's trial list as the supertype declares it (list is invariant)
+    from ray.tune.experiment import Trial
 
 __all__ = ["MlflowTrialLogger"]
 
@@ -68,7 +72,7 @@ class MlflowTrialLogger(Callback):
         return self._trial_runs
 
     def on_trial_start(
-        self, iteration: int, trials: list[TrialLike], trial: TrialLike, **info: Any
+        self, iteration: int, trials: list[Trial], trial: TrialLike, **info: Any
     ) -> None:
         del iteration, info
         self.runs.run_id(trial, live=trials)
@@ -76,7 +80,7 @@ class MlflowTrialLogger(Callback):
     def on_trial_result(
         self,
         iteration: int,
-        trials: list[TrialLike],
+        trials: list[Trial],
         trial: TrialLike,
         result: dict[str, Any],
         **info: Any,
@@ -85,20 +89,20 @@ class MlflowTrialLogger(Callback):
         self.runs.log_result(trial, result)
 
     def on_trial_complete(
-        self, iteration: int, trials: list[TrialLike], trial: TrialLike, **info: Any
+        self, iteration: int, trials: list[Trial], trial: TrialLike, **info: Any
     ) -> None:
         del iteration, trials, info
         self.runs.complete(trial)
 
     def on_trial_recover(
-        self, iteration: int, trials: list[TrialLike], trial: TrialLike, **info: Any
+        self, iteration: int, trials: list[Trial], trial: TrialLike, **info: Any
     ) -> None:
         # Tune retries a crashed trial (FailureConfig.max_failures)
         del iteration, trials, info
         self.runs.count_retry(trial)
 
     def on_trial_error(
-        self, iteration: int, trials: list[TrialLike], trial: TrialLike, **info: Any
+        self, iteration: int, trials: list[Trial], trial: TrialLike, **info: Any
     ) -> None:
         del iteration, trials, info
         self.runs.fail(trial)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -91,9 +91,12 @@ def activation_curves(
     if neurons < 1:
         raise ValueError(f"neurons must be >= 1, got {neurons}")
     layers_of = getattr(model, "activation_layers", None)
+    members: int
     if layers_of is not None:
-        layers, widths = layers_of(), list(model.spec["widths"])
-        members = model.members
+        # an MLP, duck-typed: nn.Module types its other attributes as Tensor | Module
+        spec = cast(dict[str, Any], model.spec)
+        layers, widths = layers_of(), list(spec["widths"])
+        members = cast(int, model.members)
     elif width is None:
         raise ValueError("give width= for a single activation layer")
     else:

@@ -57,7 +57,7 @@ class ActivationLayer(nn.Module):
 def joint_inputs(layers: Sequence[ActivationLayer], dtype: torch.dtype) -> list[dict[str, Any]]:
     """Per layer, the extra forward arguments its class prepared jointly (often none)."""
     extra: list[dict[str, Any]] = [{} for _ in layers]
-    by_class: dict[type, list[int]] = {}
+    by_class: dict[type[ActivationLayer], list[int]] = {}
     for index, layer in enumerate(layers):
         by_class.setdefault(type(layer), []).append(index)
     for kind, indices in by_class.items():

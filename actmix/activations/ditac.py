@@ -55,6 +55,10 @@ class DiTAC(ActivationLayer):
     interval's length) over the interior vertices.
     """
 
+    # buffers registered in __init__ (``grid`` only with a grid_size)
+    prior_precision: torch.Tensor
+    grid: torch.Tensor
+
     def __init__(
         self,
         width: int,
@@ -138,17 +142,19 @@ class DiTAC(ActivationLayer):
         """
         prepared: list[dict[str, object]] = [{} for _ in layers]
         groups: dict[tuple, list[int]] = {}
+        ditacs: dict[int, DiTAC] = {}
         for index, layer in enumerate(layers):
             if isinstance(layer, DiTAC) and layer.grid_size is not None:
+                ditacs[index] = layer
                 theta = layer.theta
                 key = (layer.interval, layer.grid_size, tuple(theta.shape), theta.device)
                 groups.setdefault(key, []).append(index)
         for indices in groups.values():
-            first = layers[indices[0]]
-            theta = torch.stack([layers[i].theta for i in indices]).double()
-            warped = cpab_transform(first.grid, theta)  # [layers, members, transforms, G]
+            first = ditacs[indices[0]]
+            thetas = torch.stack([ditacs[i].theta for i in indices]).double()
+            warped = cpab_transform(first.grid, thetas)  # [layers, members, transforms, G]
             for index, layer_warp in zip(indices, warped.unbind(0), strict=True):
-                prepared[index] = {"tables": layers[index]._tables_from_warp(layer_warp, dtype)}
+                prepared[index] = {"tables": ditacs[index]._tables_from_warp(layer_warp, dtype)}
         return prepared
 
     def _lookup_tables(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:

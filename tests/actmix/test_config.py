@@ -39,3 +39,19 @@ def test_wrong_types_and_values_name_the_key():
         config_from_dict(RunConfig, {"mlp": {"dropout": 1.5}})
     with pytest.raises(ValueError, match="lr must be > 0"):
         TrainConfig(lr=0)
+
+
+def test_with_epochs_keeps_the_schedule_fractions():
+    from actmix.config import RunConfig, schedule_fractions, with_epochs
+
+    config = RunConfig()  # the seed: 150 of 200 epochs annealing, 50 of 200 warm-up
+    assert schedule_fractions(config.train) == {
+        "temperature.anneal_fraction": 0.75,
+        "entropy.warmup_fraction": 0.25,
+    }
+    short = with_epochs(config, 40)
+    assert (short.train.epochs, short.train.temperature.anneal_epochs) == (40, 30)
+    assert short.train.entropy.warmup_epochs == 10
+    assert short.train.lr == config.train.lr and short.mlp == config.mlp
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        with_epochs(config, 0)

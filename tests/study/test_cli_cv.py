@@ -112,3 +112,45 @@ def test_cv_of_an_exported_config_draws_fresh_folds(tmp_path, capsys):
         assert _run(capsys, *argv, *extra)[0] == 0
         seeds.append(json.loads(out.read_text())["splits"]["seed"])
     assert seeds == [4, 3]  # the study's + 1, unless the user names a seed
+
+
+def test_cv_of_an_exported_csv_config_needs_no_target_flag(tmp_path, capsys):
+    # export-best records the study's target and task; `cv --config` reads them
+    rows = ["a,b,price"] + [f"{i % 7},{(i * 3) % 11},{i % 5}" for i in range(60)]
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    config = tmp_path / "best.yaml"
+    config.write_text(
+        f"model: relu\ndataset: csv:{tmp_path / 'data.csv'}\nmlp: {{widths: [4]}}\n"
+        "train: {epochs: 1}\nprovenance: {study: s, target: price, task: regression}\n"
+    )
+    out = tmp_path / "r.json"
+    argv = ["cv", "--config", str(config), "--folds", "2", "--device", "cpu", "--out", str(out)]
+    assert _run(capsys, *argv)[0] == 0
+    # five integer values would be read as classes without the recorded task
+    assert json.loads(out.read_text())["task"] == "regression"
+
+
+def test_cv_epochs_rescale_annealing_and_warmup(tmp_path, monkeypatch):
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def capture(_dataset, config, **_options):
+        seen.append(config)
+        raise Stop
+
+    monkeypatch.setattr("actmix.cv.cross_validate", capture)
+    config = tmp_path / "best.yaml"
+    config.write_text(
+        "model: actmix\ntrain: {epochs: 30, temperature: {anneal_epochs: 15, final: 0.1},"
+        " entropy: {lambda_max: 0.01, warmup_epochs: 6}}\n"
+    )
+    with pytest.raises(Stop):
+        main(["cv", "--config", str(config), "--epochs", "200"])
+    train = seen[0].train
+    assert (train.epochs, train.temperature.anneal_epochs, train.entropy.warmup_epochs) == (
+        200,
+        100,
+        40,
+    )

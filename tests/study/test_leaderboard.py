@@ -67,6 +67,10 @@ STUDIES: dict[str, tuple[str, str, str, str, list[tuple[str, str, float | None]]
 }
 
 
+# a trial's config.yaml holds its whole config; the schedule part is what export-best reads
+TRAIN = {"epochs": 30, "temperature": {"anneal_epochs": 15}, "entropy": {"warmup_epochs": 6}}
+
+
 def _trial_run(
     client: Any, experiment_id: str, parent: str, study: str, name: str, status: str, value: Any
 ) -> None:
@@ -84,7 +88,9 @@ def _trial_run(
     if value is not None:
         client.log_metric(run_id, objective, value)
         client.log_metric(run_id, objective.replace("_mean", "_std"), value / 10)
-    client.log_text(run_id, yaml.safe_dump({"model": model, "trial": name}), "config.yaml")
+    client.log_text(
+        run_id, yaml.safe_dump({"model": model, "trial": name, "train": TRAIN}), "config.yaml"
+    )
     if status != "RUNNING":
         client.set_terminated(run_id, status=status)
 
@@ -99,7 +105,12 @@ def uri(tmp_path_factory: pytest.TempPathFactory) -> str:
             uri,
             study,
             artifact_location=(root / study).as_uri(),
-            params={"dataset": f"uci:{dataset}", "split_seed": 7},
+            params={
+                "dataset": f"uci:{dataset}",
+                "split_seed": 7,
+                "target": "PE",
+                "task": "regression",
+            },
             tags={},
         )
         for name, status, value in trials:
@@ -152,6 +163,13 @@ def test_export_best_takes_the_best_finished_trial_with_its_provenance(
     assert provenance["value"] == 3.8
     assert provenance["split_seed"] == 7
     assert provenance["objective"] == "val_rmse_mean"
+    # what `cv --config` needs on its own: the target and task, and the schedule's shape
+    assert (provenance["target"], provenance["task"]) == ("PE", "regression")
+    assert provenance["tuned_epochs"] == 30
+    assert provenance["schedule_fractions"] == {
+        "temperature.anneal_fraction": 0.5,
+        "entropy.warmup_fraction": 0.2,
+    }
 
 
 def test_export_best_without_a_finished_trial(uri: str, tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ def test_help_shows_the_request_default():
         ({"reduction_factor": 1.0}, "reduction_factor"),
         ({"time_budget": 0.0}, "time_budget"),
         ({"name": "has space"}, "name"),
+        ({"experiment": "a/b"}, "experiment"),
         ({"outer_folds": 5}, "outer_fold"),
         ({"outer_folds": 3, "outer_fold": 3}, "outer_fold"),
     ],

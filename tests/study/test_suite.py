@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from study.suite_file import load_suite
+from study.suite_markdown import BEGIN, END, render_markdown, replace_block
 from study.suite_runner import run_suite, suite_progress
 from study.suite_units import read_unit, suite_directory, suite_units
 
@@ -80,6 +81,13 @@ def test_the_cli_reports_a_bad_suite_file_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "store").exists()
 
 
+def test_a_readme_without_the_results_block_is_refused(tmp_path):
+    readme = _write(tmp_path / "README.md", "# no block here\n")
+    with pytest.raises(ValueError, match="no block between"):
+        replace_block(readme, "numbers")
+    assert readme.read_text() == "# no block here\n"
+
+
 # ------------------------------------------------------------------- a tiny suite on Ray
 
 
@@ -113,7 +121,7 @@ study: {trials: 2, epochs: 3, grace_period: 2}
 @pytest.mark.ray
 @pytest.mark.slow
 @pytest.mark.usefixtures("local_ray")
-def test_a_tiny_suite_runs_resumes_and_reports(tmp_path):
+def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     from study.suite_html import write_suite_report
 
     _regression_frame(90, 0).to_csv(tmp_path / "reg.csv", index=False)
@@ -122,8 +130,12 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path):
     store = str(tmp_path / "store")
     lines: list[str] = []
 
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
     progress = run_suite(suite, store=store, report=lines.append)
     assert len(progress.done) == progress.total == 16 and not progress.left
+    assert not list(workdir.iterdir())  # nothing (no mlruns/) outside the store
 
     # every model of a dataset was scored on the same outer folds, and the pooled
     # out-of-fold predictions cover every row exactly once
@@ -146,12 +158,31 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path):
         for parts in covered.values():
             assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(90))
 
+    # everything is in the suite's experiment: 12 studies with their trials, 16 units
+    from mlflow.tracking import MlflowClient
+
+    from study.leaderboard import study_trials
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{root.parent.parent / 'mlflow.db'}")
+    assert [e.name for e in client.search_experiments()] == ["tiny", "Default"]
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    stages = [run.data.tags.get("stage") for run in runs]
+    assert stages.count("study") == 12 and stages.count("final") == 12
+    assert stages.count("reference") == 4
+    assert sum(run.data.tags.get("actmix.role") == "trial" for run in runs) == 12 * 2
+    assert (
+        len(study_trials(f"sqlite:///{root.parent.parent / 'mlflow.db'}", "tiny-reg-relu-outer1"))
+        == 2
+    )
+
     again: list[str] = []
     run_suite(suite, store=store, report=again.append)
     assert again == ["suite tiny: all 16 units are done; nothing to run"]
 
-    paths = write_suite_report(suite, store=store, out=tmp_path / "out")
-    assert {p.name for p in paths} >= {"report.json", "report.html"}
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\n{BEGIN}\nold numbers\n{END}\n\nmore text\n")
+    paths = write_suite_report(suite, store=store, out=tmp_path / "out", readme=readme)
+    assert {p.name for p in paths} >= {"report.json", "report.html", "report.md", "README.md"}
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert {"results", "comparisons", "ranks", "importances", "budget"} <= set(report)
     assert len(report["results"]) == 2 * 4 * 2 * 2  # datasets x labels x outer folds x seeds
@@ -164,6 +195,12 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path):
         )
     html = (tmp_path / "out" / "report.html").read_text()
     assert "relu-default" in html and "<img" in html
+    # the README block is the Markdown of report.json, its images relative to the README
+    text = readme.read_text()
+    assert "old numbers" not in text and text.endswith(f"{END}\n\nmore text\n")
+    assert render_markdown(report, figures="out") in text
+    assert "| **actmix** | tuned |" in text and "](out/folds_reg.png)" in text
+    assert (tmp_path / "out" / "folds_reg.png").is_file()
 
 
 LEAK = """
@@ -237,3 +274,81 @@ def test_outer_test_rows_never_reach_the_study_or_the_members(tmp_path):
         a1, _ = read_unit(suite_directory(Path(a_store).resolve(), a_suite), other)
         b1, _ = read_unit(suite_directory(Path(b_store).resolve(), b_suite), other)
         assert a1["rows"] != b1["rows"]
+
+
+KILLED = """
+name: killed
+datasets: [{spec: "csv:reg.csv", target: y, task: regression}]
+models: [relu, xgboost]
+references:
+  relu-default: {model: relu}
+protocol: {outer_folds: 2, inner_folds: 2, seeds: 1}
+study: {trials: 3, epochs: 12, scheduler: none}
+"""
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_suite_killed_mid_study_continues_without_duplicates(tmp_path):
+    """``kill -9`` of the suite driver (and the Ray it started) while a study is under
+    way; ``suite run`` again resumes that study and finishes with one run per unit."""
+    import os
+    import signal
+    import subprocess
+
+    import optuna
+    from mlflow.tracking import MlflowClient
+
+    from tests.study.processes import (
+        descendants,
+        kill_survivors,
+        start_in_own_group,
+        study_command,
+        wait_until,
+    )
+
+    _regression_frame(90, 2).to_csv(tmp_path / "reg.csv", index=False)
+    path = _write(tmp_path / "killed.yaml", KILLED)
+    store = tmp_path / "store"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    command = study_command("suite", "run", str(path), "--store", str(store))
+    log = tmp_path / "driver.log"
+    driver = start_in_own_group(command, log=log, env=env)
+    spawned: dict[int, int] = {}
+    try:
+        # kill once a study has a finished trial and more under way
+        wait_until(
+            lambda: driver.poll() is not None or "finished val_rmse_mean" in log.read_text(),
+            300,
+            "a finished trial of the first study",
+            every=1,
+        )
+        assert driver.poll() is None, log.read_text()[-3000:]
+        spawned = descendants(driver.pid)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+        kill_survivors(spawned, wait=30)
+    suite = load_suite(path)
+    assert suite_progress(suite, store=str(store)).started  # a study was cut off
+
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming the interrupted study" in again.stderr
+    progress = suite_progress(suite, store=str(store))
+    assert len(progress.done) == progress.total == 6
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{store / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("killed")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    unit_runs = [run for run in runs if run.data.tags.get("stage") in ("final", "reference")]
+    names = sorted(run.info.run_name for run in unit_runs)
+    assert len(names) == len(set(names)) == 6  # one MLflow run per unit, none twice
+    storage = f"sqlite:///{store / 'optuna.db'}"
+    for unit in suite_units(suite):
+        if unit.kind == "tuned":
+            study = optuna.load_study(study_name=unit.study_name(suite), storage=storage)
+            assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3, unit
+
+    last = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert last.returncode == 0 and "nothing to run" in last.stderr
