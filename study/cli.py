@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from study.interrupts import EXIT_INTERRUPTED
 from study.request import RequestError
 from study.stores import add_store_options, environment_tracking_uri, tracking_uri
 from study.study_commands import add_study_commands
@@ -321,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("actmix-study: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

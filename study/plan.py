@@ -25,6 +25,7 @@ from study.locations import check_optuna_storage, check_writable_folder
 from study.machine import local_gpu_count
 from study.mlflow_store import check_tracking_uri
 from study.request import RequestError, StudyRequest
+from study.space_files import absolute_space
 from study.spaces import (
     SearchSpace,
     baseline_point,
@@ -42,7 +43,7 @@ __all__ = ["StudyPlan", "check_ray_address", "make_plan"]
 class StudyPlan:
     """A validated request with everything resolved."""
 
-    request: StudyRequest  # as asked, with a csv: dataset path made absolute
+    request: StudyRequest  # as asked, with the store, space and csv: paths made absolute
     name: str  # the study name (given, or <dataset>-<model>-<time>)
     model: str  # activation name or xgboost
     space: SearchSpace
@@ -98,10 +99,16 @@ def check_ray_address(address: str, *, timeout: float = 5.0) -> None:
     """Fail fast when a Ray address does not answer (``ray.init`` would wait for minutes)."""
     if address == "auto":
         return  # ray.init finds the local cluster file or says there is none, at once
-    target = address.removeprefix("ray://")
-    host, _, port = target.rpartition(":")
+    if address.startswith("ray://"):
+        # Ray Client drops the driver's connection on network hiccups and is not installed
+        # with ray[tune]; Ray's own advice for Tune is a driver on the cluster
+        raise ValueError(
+            f"--address {address}: Ray Client (ray://) is not supported; run the study on the "
+            "head node with --address auto, or give the head's HOST:PORT (default port 6379)"
+        )
+    host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise ValueError(f"bad --address {address!r}; expected auto, HOST:PORT or ray://HOST:PORT")
+        raise ValueError(f"bad --address {address!r}; expected auto or HOST:PORT")
     try:
         with socket.create_connection((host, int(port)), timeout=timeout):
             return
@@ -128,7 +135,12 @@ def _check_local_gpus(gpus_per_trial: float) -> None:
 
 def make_plan(request: StudyRequest) -> StudyPlan:
     """Validate everything that can be checked without Ray; write nothing."""
-    request = dataclasses.replace(request, dataset=_absolute_dataset(request.dataset))
+    # absolute paths: trials run in their own folders, and `resume` may run from anywhere
+    request = dataclasses.replace(
+        request,
+        dataset=_absolute_dataset(request.dataset),
+        space=absolute_space(request.space) if request.space else None,
+    )
     space = load_space(request.space) if request.space else None
     model = request.model or (space.model if space else "actmix")
     space = space or space_for_model(model)
@@ -153,6 +165,7 @@ def make_plan(request: StudyRequest) -> StudyPlan:
     objective, mode = objective_name(dataset.task)
     name = request.name or f"{dataset.name}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
     store = check_writable_folder(request.store, field="store")
+    request = dataclasses.replace(request, store=str(store))
     mlflow_uri, optuna_uri = default_store_uris(store)
     tracking_uri = request.tracking_uri or mlflow_uri
     check_tracking_uri(tracking_uri)

@@ -22,6 +22,7 @@ from actmix.config import XGBOOST, RunConfig, run_config_to_dict
 from actmix.cv import package_versions
 from study import payload
 from study.environment import apply_environment_defaults
+from study.interrupts import StudyInterrupted, stop_signals
 from study.machine import hardware, study_versions
 from study.mlflow_store import (
     RunStatus,
@@ -35,11 +36,18 @@ from study.request import StudyRequest
 from study.search import build_scheduler, build_searcher, optuna_trial_counts
 from study.spaces import SearchSpace, config_from_sample
 from study.stores import DEFAULT_STORE, store_flags
-from study.tags import TAG_STOPPED_EARLY
+from study.tags import TAG_INTERRUPTED, TAG_STOPPED_EARLY
 from study.trainables import train_trial
 from study.tune_callback import MlflowTrialLogger
 
-__all__ = ["StudyOutcome", "StudyRequest", "resume_study", "run_study", "start_ray"]
+__all__ = [
+    "StudyOutcome",
+    "StudyRequest",
+    "resume_plan",
+    "resume_study",
+    "run_study",
+    "start_ray",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,25 +294,37 @@ def _outcome(plan: StudyPlan, experiment_id: str, parent_run_id: str) -> StudyOu
 
 
 def _tune(plan: StudyPlan, tuner, experiment_id: str, parent_run_id: str) -> StudyOutcome:
+    """``tuner.fit()``, then end the parent run: FINISHED, FAILED, or KILLED by a signal
+    (``StudyInterrupted`` raised after the run is ended, its Tune state saved)."""
     status: RunStatus = "FAILED"
+    interrupted: str | None = None
     try:
-        tuner.fit()
-        _reconcile(plan, experiment_id, parent_run_id)
-        status = "FINISHED"
+        with stop_signals() as received:
+            tuner.fit()
+        interrupted = received.name
+        _reconcile(plan, experiment_id, parent_run_id, interrupted=interrupted is not None)
+        status = "KILLED" if interrupted else "FINISHED"
     except KeyboardInterrupt:
-        status = "KILLED"
-        raise
+        # a second Ctrl-C, or one before Tune started: stop now, runs stay as they are
+        interrupted, status = "SIGINT", "KILLED"
     finally:
         outcome = _outcome(plan, experiment_id, parent_run_id)
         summary: dict[str, float] = {f"trials_{k}": v for k, v in outcome.counts.items()}
         if outcome.best_value is not None:
             summary[f"best_{plan.objective}"] = outcome.best_value
+        if interrupted:
+            client_for(plan.tracking_uri).set_tag(parent_run_id, TAG_INTERRUPTED, interrupted)
         finish_study_run(plan.tracking_uri, parent_run_id, status, summary)
+    if interrupted:
+        raise StudyInterrupted(plan.name, interrupted)
     return outcome
 
 
-def _reconcile(plan: StudyPlan, experiment_id: str, parent_run_id: str) -> None:
-    """End child runs left RUNNING (e.g. a trial that finished while the driver was down)."""
+def _reconcile(
+    plan: StudyPlan, experiment_id: str, parent_run_id: str, *, interrupted: bool = False
+) -> None:
+    """End child runs left RUNNING: a trial that finished while the driver was down, one
+    the scheduler stopped, or (``interrupted``) one a stop signal cut short."""
     client = client_for(plan.tracking_uri)
     for run in trial_runs(plan.tracking_uri, experiment_id, parent_run_id):
         if run.info.status != "RUNNING":
@@ -312,7 +332,21 @@ def _reconcile(plan: StudyPlan, experiment_id: str, parent_run_id: str) -> None:
         final = payload.reached_final_report(run.data.metrics)
         client.set_terminated(run.info.run_id, status="FINISHED" if final else "KILLED")
         if not final:
-            client.set_tag(run.info.run_id, TAG_STOPPED_EARLY, "true")
+            tag = TAG_INTERRUPTED if interrupted else TAG_STOPPED_EARLY
+            client.set_tag(run.info.run_id, tag, "true")
+
+
+def _reopen_interrupted(plan: StudyPlan, experiment_id: str, parent_run_id: str) -> None:
+    """Undo what an interruption wrote: the study and its cut-short trials run again."""
+    client = client_for(plan.tracking_uri)
+    for run in trial_runs(plan.tracking_uri, experiment_id, parent_run_id):
+        if run.data.tags.get(TAG_INTERRUPTED):
+            client.update_run(run.info.run_id, status="RUNNING")
+            client.delete_tag(run.info.run_id, TAG_INTERRUPTED)
+    parent = client.get_run(parent_run_id)
+    if TAG_INTERRUPTED in parent.data.tags:
+        client.delete_tag(parent_run_id, TAG_INTERRUPTED)
+    client.update_run(parent_run_id, status="RUNNING")
 
 
 def run_study(
@@ -379,15 +413,33 @@ def load_manifest(name: str, store: str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def resume_plan(name: str, store: str) -> tuple[dict[str, Any], StudyPlan]:
+    """The manifest and plan of study ``name`` in ``store``, from any working directory.
+
+    A store moved as a whole is refused: MLflow's artifact locations and Ray Tune's saved
+    trials and searcher name the old folder, and Tune would start new trials there.
+    """
+    manifest = load_manifest(name, store)
+    folder = Path(store).expanduser().resolve()
+    recorded = Path(manifest["request"]["store"])
+    if recorded.is_absolute() and recorded != folder:
+        raise ValueError(
+            f"study {name!r} was started in the store {recorded}, which has moved to {folder}; "
+            f"Ray Tune cannot continue a study from a moved folder: move it back (or link "
+            f"{recorded} to it) and resume there"
+        )
+    request = dataclasses.replace(StudyRequest.from_mapping(manifest["request"]), store=str(folder))
+    return manifest, make_plan(request)
+
+
 def resume_study(
     name: str, *, store: str = DEFAULT_STORE, report: Callable[[str], None] = _print
 ) -> StudyOutcome:
     """Restore a study whose driver died: unfinished trials continue from checkpoints."""
     from ray import tune
 
-    manifest = load_manifest(name, store)
-    request = StudyRequest.from_mapping(manifest["request"])
-    plan = make_plan(request)
+    manifest, plan = resume_plan(name, store)
+    request = plan.request
     path = plan.ray_path / plan.name
     if not tune.Tuner.can_restore(str(path)):
         raise ValueError(f"study {name!r} has no Ray Tune state at {path}; nothing to resume")
@@ -395,7 +447,7 @@ def resume_study(
     try:
         _check_resources(request)
         experiment_id, parent_run_id = manifest["experiment_id"], manifest["parent_run_id"]
-        client_for(plan.tracking_uri).update_run(parent_run_id, status="RUNNING")
+        _reopen_interrupted(plan, experiment_id, parent_run_id)
         report(f"resuming study {name} (MLflow parent run {parent_run_id})")
         tuner = tune.Tuner.restore(
             str(path), _trainable(plan), resume_unfinished=True, resume_errored=True

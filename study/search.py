@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher
 
+from study import payload
 from study.request import SchedulerKind
 from study.spaces import SearchSpace, suggest_params
 
@@ -46,6 +47,8 @@ class OptunaSearcher(Searcher):
 
     Differences from Ray's ``OptunaSearch`` that a study relies on:
 
+    - a trial stopped by ASHA before its final report is told as PRUNED (with its
+      intermediate values), so Optuna's importances and dashboard tell it apart;
     - a non-finite objective is told as FAIL (Optuna refuses NaN as a value, and
       Ray's version leaves such a trial RUNNING in the storage forever);
     - after a killed driver, Tune's snapshot can be older than the Optuna storage:
@@ -118,21 +121,60 @@ class OptunaSearcher(Searcher):
             _logger.warning("completion of unknown trial %s ignored (never suggested)", trial_id)
             return
         value = (result or {}).get(self.metric)
-        if value is not None and math.isfinite(float(value)):
+        if value is not None and math.isfinite(float(value)) and payload.is_final(result or {}):
             state, told = TrialState.COMPLETE, float(value)
-        elif value is not None or error:
+        elif (value is not None and not math.isfinite(float(value))) or error:
             state, told = TrialState.FAIL, None
         else:
-            state, told = TrialState.PRUNED, None  # stopped without a final result
+            # stopped by the scheduler (ASHA) before its final report: Optuna keeps the
+            # intermediate values and takes the last one as the trial's value
+            state, told = TrialState.PRUNED, None
         self._study.tell(trial, told, state=state, skip_if_finished=True)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """No live database objects: the storage as its URL, the Optuna trials as numbers.
+
+        Tune pickles the searcher into its saved state; an unpickled Optuna study would
+        carry its own copy of the storage, apart from the one the searcher opens.
+        """
+        import optuna
+
+        state = self.__dict__.copy()
+        storage, study = state.pop("_storage"), state.pop("_study")
+        rdb = isinstance(storage, optuna.storages.RDBStorage)
+        state["_storage"] = storage.url if rdb else storage  # in-memory: pickled as is
+        state["_study"] = (study.study_name, study.sampler)
+        state["_trials"] = {trial_id: trial.number for trial_id, trial in self._trials.items()}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import optuna
+
+        state = dict(state)
+        storage = state.pop("_storage")
+        if isinstance(storage, str):
+            storage = optuna.storages.RDBStorage(storage)
+        name, sampler = state.pop("_study")
+        numbers: dict[str, int] = state.pop("_trials")
+        self.__dict__.update(state)
+        self._storage = storage
+        self._study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+        self._study_id = storage.get_study_id_from_name(name)
+        self._trials = {
+            trial_id: optuna.Trial(
+                self._study,
+                storage.get_trial_id_from_study_id_trial_number(self._study_id, number),
+            )
+            for trial_id, number in numbers.items()
+        }
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as file:
-            pickle.dump(self.__dict__, file)
+            pickle.dump(self.__getstate__(), file)
 
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as file:
-            self.__dict__.update(pickle.load(file))
+            self.__setstate__(pickle.load(file))
         # the sampler's generator is back where it was at the snapshot; its next draws
         # would repeat the ones made for trials asked after it (the orphans)
         self._study.sampler.reseed_rng()

@@ -36,7 +36,14 @@ from study.space_params import (
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
-__all__ = ["MAX_FILE_BYTES", "MAX_YAML_NODES", "bundled_directory", "bundled_names", "read_space"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_YAML_NODES",
+    "absolute_space",
+    "bundled_directory",
+    "bundled_names",
+    "read_space",
+]
 
 _TOP_LEVEL_KEYS = ("description", "model", "extends", "params")
 _FILE_NAME = re.compile(r"[A-Za-z0-9_-]+")
@@ -47,10 +54,21 @@ MAX_FILE_BYTES = 256 * 1024
 MAX_YAML_NODES = 20_000
 
 
+def _is_path(text: str) -> bool:
+    return text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text
+
+
+def absolute_space(path_or_name: str) -> str:
+    """A space path made absolute (a study may resume from elsewhere); a bundled name as is."""
+    return (
+        str(Path(path_or_name).expanduser().resolve()) if _is_path(path_or_name) else path_or_name
+    )
+
+
 def read_space(path_or_name: str | os.PathLike[str]) -> SearchSpace:
     """Read a space from a ``.yaml`` path or by bundled name (``"actmix"``, ``"mlp"``, ...)."""
     text = os.fspath(path_or_name)
-    if text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text:
+    if _is_path(text):
         path = Path(text)
         if not path.is_file():
             raise FileNotFoundError(f"search space file not found: {path}")

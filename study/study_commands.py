@@ -9,13 +9,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
+import sys
 from typing import Any, get_args
 
+from study.interrupts import EXIT_INTERRUPTED, StudyInterrupted
 from study.locations import check_writable_file
 from study.request import SchedulerKind, StudyRequest, request_default
 from study.stores import DEFAULT_STORE, add_store_options, store_flags, tracking_uri
 
-__all__ = ["EXIT_NO_TRIAL", "add_study_commands", "print_outcome"]
+__all__ = ["EXIT_NO_TRIAL", "add_study_commands", "print_interrupted", "print_outcome"]
 
 EXIT_NO_TRIAL = 1  # run/resume: the study ended, but no trial produced a result
 
@@ -42,7 +44,8 @@ def _add_run(commands: Any) -> None:
             "  actmix-study run --space my_space.yaml --model elu\n"
             "\n"
             "exit codes: 0 a trial finished; 1 no trial finished (every one failed);\n"
-            "  2 bad input (one line, nothing written)"
+            "  2 bad input (one line, nothing written); 130 stopped by Ctrl-C or SIGTERM\n"
+            "  (the state is saved: `actmix-study resume NAME` continues)"
         ),
     )
     option = _request_option
@@ -66,7 +69,7 @@ def _add_run(commands: Any) -> None:
     option(run, "--reduction-factor", "ASHA: reduction factor", type=float)
     option(run, "--cpus-per-trial", "CPUs per trial", type=float)
     option(run, "--gpus-per-trial", "GPUs per trial, may be fractional", type=float)
-    option(run, "--address", "Ray cluster: auto or ray://host:10001; default: a local Ray")
+    option(run, "--address", "Ray cluster: auto or HEAD_HOST:PORT; default: a local Ray")
     option(run, "--optuna-storage", "Optuna RDB URL; default sqlite in --store")
     option(run, "--max-failures", "retries of a crashed trial", type=int)
     add_store_options(run)
@@ -80,8 +83,22 @@ def _command_run(args: argparse.Namespace) -> int:
     request = StudyRequest.from_mapping(
         {name: getattr(args, name) for name in fields if hasattr(args, name)}
     )
-    outcome = run_study(request)
+    try:
+        outcome = run_study(request)
+    except StudyInterrupted as stopped:
+        return print_interrupted(stopped, store=args.store)
     return print_outcome(outcome, store=args.store, uri=outcome.tracking_uri)
+
+
+def print_interrupted(stopped: StudyInterrupted, *, store: str) -> int:
+    """The last line after a stop signal: how to continue. Returns ``EXIT_INTERRUPTED``."""
+    print(
+        f"study {stopped.study}: interrupted ({stopped.signal_name}); its state is saved. "
+        f"Continue with `actmix-study resume {shlex.quote(stopped.study)}"
+        f"{store_flags(store=store)}`",
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED
 
 
 def print_outcome(outcome: Any, *, store: str, uri: str | None) -> int:
@@ -113,7 +130,10 @@ def print_outcome(outcome: Any, *, store: str, uri: str | None) -> int:
 def _command_resume(args: argparse.Namespace) -> int:
     from study.runner import resume_study
 
-    outcome = resume_study(args.name, store=args.store)
+    try:
+        outcome = resume_study(args.name, store=args.store)
+    except StudyInterrupted as stopped:
+        return print_interrupted(stopped, store=args.store)
     return print_outcome(outcome, store=args.store, uri=outcome.tracking_uri)
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from typing import Any
 
-from study.stores import DEFAULT_STORE
+from study.interrupts import EXIT_INTERRUPTED, StudyInterrupted
+from study.stores import DEFAULT_STORE, store_flags
 
 __all__ = ["add_suite_commands"]
 
@@ -40,7 +43,7 @@ def add_suite_commands(commands: Any) -> None:
             "--store", default=DEFAULT_STORE, help=f"folder of the local stores ({DEFAULT_STORE})"
         )
     run.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite in --store)")
-    run.add_argument("--address", help="Ray cluster: auto or ray://host:10001 (default local)")
+    run.add_argument("--address", help="Ray cluster: auto or HEAD_HOST:PORT (default local)")
     report.add_argument(
         "--out", required=True, help="folder for report.json, report.html, report.md, PNGs"
     )
@@ -58,13 +61,22 @@ def _command_run(args: argparse.Namespace) -> int:
     from study.suite_runner import run_suite
 
     suite = load_suite(args.file)
-    progress = run_suite(
-        suite, store=args.store, tracking_uri=args.tracking_uri, address=args.address
-    )
-    store = "" if args.store == DEFAULT_STORE else f" --store {args.store}"
+    store = store_flags(store=args.store, uri=args.tracking_uri)
+    try:
+        progress = run_suite(
+            suite, store=args.store, tracking_uri=args.tracking_uri, address=args.address
+        )
+    except KeyboardInterrupt as stopped:
+        how = stopped.signal_name if isinstance(stopped, StudyInterrupted) else "SIGINT"
+        print(
+            f"suite {suite.name}: interrupted ({how}); finished units are kept. Continue with "
+            f"`actmix-study suite run {shlex.quote(args.file)}{store}`",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     print(
         f"suite {suite.name}: {len(progress.done)}/{progress.total} units done; next: "
-        f"`actmix-study suite report {args.file}{store} --out results/{suite.name}`"
+        f"`actmix-study suite report {shlex.quote(args.file)}{store} --out results/{suite.name}`"
     )
     return 0
 

@@ -285,8 +285,9 @@ def _log_unit(context: _Context, unit: Unit, record: dict[str, Any]) -> str:
             params=[Param(k, param_text(v)) for k, v in params.items()],
         )
         client.set_terminated(run.info.run_id, status="FINISHED")
-    except BaseException:
-        client.set_terminated(run.info.run_id, status="FAILED")
+    except BaseException as error:
+        stopped = isinstance(error, KeyboardInterrupt)  # Ctrl-C is not the unit's failure
+        client.set_terminated(run.info.run_id, status="KILLED" if stopped else "FAILED")
         raise
     return str(run.info.run_id)
 

@@ -12,6 +12,7 @@ __all__ = [
     "MODEL_ARTIFACT",
     "TAG_DATASET",
     "TAG_FAILURE_REASON",
+    "TAG_INTERRUPTED",
     "TAG_LAST_ERROR",
     "TAG_METRIC",
     "TAG_MODE",
@@ -39,6 +40,8 @@ TAG_PARENT: Final = "mlflow.parentRunId"
 
 # set on trial runs as they happen
 TAG_STOPPED_EARLY: Final = "stopped_early"  # "true": the scheduler ended the trial (KILLED)
+TAG_INTERRUPTED: Final = "interrupted"  # the stop signal that ended the study (parent
+# run: "SIGINT"/"SIGTERM") or cut a trial short (trial run: "true"); removed on resume
 TAG_FAILURE_REASON: Final = "failure_reason"  # why a FAILED run failed, one line
 TAG_RETRIES: Final = "retries"  # how often Tune restarted the crashed trial
 TAG_LAST_ERROR: Final = "last_error"  # the error of the latest retried crash

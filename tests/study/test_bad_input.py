@@ -107,6 +107,7 @@ ROWS = [
     (["export-best", "--study", "s", "--out", "{tmp}/a_folder"], "--out: "),
     (["run", "--tracking-uri", "http://127.0.0.1:{port}"], "cannot reach MLflow tracking server"),
     (["run", "--address", "127.0.0.1:{port}"], "cannot reach Ray at 127.0.0.1:"),
+    (["run", "--address", "ray://127.0.0.1:10001"], "Ray Client (ray://) is not supported"),
     (["cv", "--config", "{tmp}/unknown_model.yaml"], "unknown model 'resnet'"),
 ]
 

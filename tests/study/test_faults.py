@@ -269,3 +269,72 @@ def test_a_killed_worker_process_is_retried_from_its_checkpoint(tmp_path, capsys
     assert int(retried.data.tags["resumed_from_epoch"]) >= CHECKPOINT_EVERY
     study = optuna.load_study(study_name="workerkill", storage=f"sqlite:///{store / 'optuna.db'}")
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+
+
+def test_ctrl_c_ends_the_study_as_interrupted_and_resume_finishes_it_from_elsewhere(tmp_path):
+    """Ctrl-C at the terminal (SIGINT to the driver's process group) mid-study: exit 130, the
+    parent run KILLED and tagged, cut-short trials not called stopped early, a pasteable
+    resume hint; then resumed from another working directory."""
+    store = tmp_path / "store"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    args = ["--trials", "4", "--folds", "2", "--epochs", "25", "--scheduler", "none"]
+    log = tmp_path / "driver.log"
+    command = study_command("run", "--name", "ctrl-c", *args, "--store", str(store))
+    driver = start_in_own_group(command, log=log, env=env)
+    spawned: dict[int, int] = {}
+    try:
+        wait_until(
+            lambda: driver.poll() is not None or "finished val_rmse_mean" in log.read_text(),
+            240,
+            "the first finished trial",
+            every=1,
+        )
+        assert driver.poll() is None, log.read_text()
+        spawned = descendants(driver.pid)
+        os.killpg(driver.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        code = driver.wait(timeout=120)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+        kill_survivors(spawned, wait=30)
+    text = log.read_text()
+    assert code == 130, text[-3000:]
+    last = text.strip().splitlines()[-1]
+    assert "interrupted (SIGINT)" in last
+    assert f"`actmix-study resume ctrl-c --store {store}`" in last
+
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    client, before = _children(uri, "ctrl-c")
+    parent = client.search_runs(
+        [client.get_experiment_by_name("ctrl-c").experiment_id], "tags.`actmix.role` = 'study'"
+    )[0]
+    assert parent.info.status == "KILLED" and parent.data.tags["interrupted"] == "SIGINT"
+    assert all(r.info.status != "RUNNING" for r in before)
+    assert not any(r.data.tags.get("stopped_early") for r in before)  # none was stopped early
+    cut_short = [r for r in before if r.data.tags.get("interrupted") == "true"]
+    assert cut_short and all(r.info.status == "KILLED" for r in cut_short)
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    resumed = subprocess.run(
+        study_command("resume", "ctrl-c", "--store", str(store)),  # absolute
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=elsewhere,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert list(elsewhere.iterdir()) == []
+
+    client, after = _children(f"sqlite:///{store / 'mlflow.db'}", "ctrl-c")
+    assert sorted(r.info.run_name for r in after) == [f"trial-{i:04d}" for i in range(4)]
+    states = {r.info.run_name: (r.info.status, r.data.tags.get("failure_reason")) for r in after}
+    assert all(r.info.status == "FINISHED" for r in after), states
+    assert not any("interrupted" in r.data.tags for r in after)
+    assert all(r.info.artifact_uri.startswith(store.as_uri()) for r in after)
+    study = optuna.load_study(study_name="ctrl-c", storage=f"sqlite:///{store / 'optuna.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    configurations = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(configurations)) == 4  # no configuration sampled twice across the resume

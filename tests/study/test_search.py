@@ -12,6 +12,7 @@ import pytest
 from optuna.trial import TrialState
 
 from actmix.config import RunConfig
+from study.payload import FINAL
 from study.search import OptunaSearcher, build_searcher, optuna_trial_counts
 from study.spaces import SearchSpace, baseline_point, config_from_sample, load_space
 
@@ -83,14 +84,15 @@ def test_a_searcher_built_again_over_the_study_does_not_queue_the_baseline_twice
 @pytest.mark.parametrize(
     ("result", "error", "state", "value"),
     [
-        ({METRIC: 0.25}, False, TrialState.COMPLETE, 0.25),
+        ({METRIC: 0.25, FINAL: True}, False, TrialState.COMPLETE, 0.25),
         ({METRIC: math.nan}, False, TrialState.FAIL, None),
         ({METRIC: math.inf}, False, TrialState.FAIL, None),
         ({METRIC: -math.inf}, False, TrialState.FAIL, None),
         (None, True, TrialState.FAIL, None),
+        ({METRIC: math.nan, FINAL: True}, False, TrialState.FAIL, None),
         (None, False, TrialState.PRUNED, None),
     ],
-    ids=["finite", "nan", "inf", "-inf", "error", "stopped"],
+    ids=["final", "nan", "inf", "-inf", "error", "final-nan", "stopped"],
 )
 def test_completion_is_told_with_the_right_state(result, error, state, value):
     storage = optuna.storages.InMemoryStorage()
@@ -99,6 +101,19 @@ def test_completion_is_told_with_the_right_state(result, error, state, value):
     searcher.on_trial_complete("trial_0", result=result, error=error)
     (trial,) = trials_of(storage)
     assert trial.state == state and trial.value == value
+
+
+def test_a_trial_stopped_by_asha_is_pruned_with_its_intermediate_values():
+    storage = optuna.storages.InMemoryStorage()
+    searcher = make_searcher(storage)
+    searcher.suggest("trial_0")
+    for epoch, loss in enumerate([0.9, 0.5], start=1):
+        searcher.on_trial_result("trial_0", {METRIC: loss, "training_iteration": epoch})
+    # Tune completes a stopped trial with its last epoch's result: no final report
+    searcher.on_trial_complete("trial_0", result={METRIC: 0.5, "training_iteration": 2})
+    (trial,) = trials_of(storage)
+    assert trial.state == TrialState.PRUNED
+    assert trial.intermediate_values == {1: 0.9, 2: 0.5} and trial.value == 0.5
 
 
 def test_intermediate_results_are_reported_per_epoch():
@@ -118,12 +133,12 @@ def test_results_for_a_trial_already_finished_in_the_storage_are_ignored(tmp_pat
     live.suggest("trial_0")
     live.save(str(snapshot))  # Tune's snapshot: trial_0 still running
     live.on_trial_result("trial_0", {METRIC: 0.5, "training_iteration": 1})
-    live.on_trial_complete("trial_0", result={METRIC: 0.5})
+    live.on_trial_complete("trial_0", result={METRIC: 0.5, FINAL: True})
     # the driver died; the restored searcher hears about trial_0 again
     restored = make_searcher(storage)
     restored.restore(str(snapshot))
     restored.on_trial_result("trial_0", {METRIC: 0.1, "training_iteration": 2})
-    restored.on_trial_complete("trial_0", result={METRIC: 0.1})
+    restored.on_trial_complete("trial_0", result={METRIC: 0.1, FINAL: True})
     restored.on_trial_complete("trial_0", result=None, error=True)
     (trial,) = trials_of(storage)
     assert trial.state == TrialState.COMPLETE and trial.value == 0.5
@@ -135,7 +150,7 @@ def test_an_orphan_running_trial_is_adopted_once_and_not_sampled_again(tmp_path,
     snapshot = tmp_path / "searcher.pkl"
     live = make_searcher(storage)
     live.suggest("trial_0")
-    live.on_trial_complete("trial_0", result={METRIC: 1.0})
+    live.on_trial_complete("trial_0", result={METRIC: 1.0, FINAL: True})
     live.save(str(snapshot))
     orphan = live.suggest("trial_1")  # asked after the snapshot, then the driver died
     restored = make_searcher(storage)
@@ -145,7 +160,7 @@ def test_an_orphan_running_trial_is_adopted_once_and_not_sampled_again(tmp_path,
     assert adopted == orphan
     assert fresh != orphan  # the restored sampler did not replay the draw it made for trial_1
     for trial_id in ("trial_1_rerun", "trial_2"):
-        restored.on_trial_complete(trial_id, result={METRIC: 0.5})
+        restored.on_trial_complete(trial_id, result={METRIC: 0.5, FINAL: True})
     trials = trials_of(storage)
     assert [t.number for t in trials] == [0, 1, 2]  # one Optuna trial per Tune trial
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
@@ -205,8 +220,8 @@ def test_optuna_trial_counts_counts_each_state(sqlite_url):
     url = sqlite_url
     searcher = make_searcher(optuna.storages.RDBStorage(url))
     outcomes = [
-        ({METRIC: 0.3}, False),
-        ({METRIC: 0.2}, False),
+        ({METRIC: 0.3, FINAL: True}, False),
+        ({METRIC: 0.2, FINAL: True}, False),
         ({METRIC: math.nan}, False),
         (None, False),
     ]

@@ -1,0 +1,79 @@
+"""Ctrl-C and SIGTERM during a study: stop gracefully once, then hard; never look finished.
+
+Ray Tune catches SIGINT itself: it ends the run, saves its state and returns from
+``fit()`` as if the study were done, so the caller could not tell (and SIGTERM it does
+not catch at all). While Tune runs, :func:`stop_signals` takes SIGINT and SIGTERM,
+records which arrived and hands over to the graceful stop Tune also listens for
+(its SIGUSR1 handler); a second signal gets the handler that was there before
+(``KeyboardInterrupt`` for SIGINT, termination for SIGTERM). Signal handlers can only
+be set from the main thread; elsewhere the context does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+
+__all__ = ["EXIT_INTERRUPTED", "StopSignal", "StudyInterrupted", "stop_signals"]
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_TUNE_SIGINT = "TUNE_DISABLE_SIGINT_HANDLER"  # read by Tune when fit() starts
+
+
+class StudyInterrupted(KeyboardInterrupt):
+    """A study stopped by a signal, its state saved: ``resume`` continues it."""
+
+    def __init__(self, study: str, signal_name: str) -> None:
+        super().__init__(f"study {study} interrupted by {signal_name}")
+        self.study = study
+        self.signal_name = signal_name
+
+
+@dataclass
+class StopSignal:
+    """Which stop signal arrived inside :func:`stop_signals`, if any (e.g. ``"SIGINT"``)."""
+
+    name: str | None = None
+
+
+@contextmanager
+def stop_signals() -> Iterator[StopSignal]:
+    """Catch SIGINT and SIGTERM around ``Tuner.fit()``; see the module docstring."""
+    received = StopSignal()
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {number: signal.getsignal(number) for number in _SIGNALS}
+    # a SIGUSR1 handler left by an earlier fit() would set that run's (finished) event
+    previous_usr1 = signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+    previous_tune = os.environ.get(_TUNE_SIGINT)
+
+    def on_signal(number: int, frame: FrameType | None) -> None:
+        received.name = signal.Signals(number).name
+        for other, handler in previous.items():
+            signal.signal(other, handler)  # the next signal stops at once
+        tune_stop = signal.getsignal(signal.SIGUSR1)
+        if not callable(tune_stop):
+            raise KeyboardInterrupt  # Tune has not started yet: nothing to stop gracefully
+        tune_stop(signal.SIGUSR1, frame)
+
+    for number in _SIGNALS:
+        signal.signal(number, on_signal)
+    os.environ[_TUNE_SIGINT] = "1"
+    try:
+        yield received
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if previous_usr1 is not None:  # None: a handler set outside Python, left as is
+            signal.signal(signal.SIGUSR1, previous_usr1)
+        if previous_tune is None:
+            os.environ.pop(_TUNE_SIGINT, None)
+        else:
+            os.environ[_TUNE_SIGINT] = previous_tune
