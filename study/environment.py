@@ -21,6 +21,12 @@ ENVIRONMENT_DEFAULTS: dict[str, str] = {
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     # checkpoint-sync warnings are noise for trials this small
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    # Tune's new output engine prints its configuration box and tables even at verbose=0;
+    # the study prints its own progress lines
+    "RAY_AIR_NEW_OUTPUT": "0",
+    # "may be a performance bottleneck" fires at 0.5 s, which one MLflow SQLite write on a
+    # busy machine takes; nothing a user can act on below several seconds
+    "TUNE_WARN_THRESHOLD_S": "5",
 }
 
 

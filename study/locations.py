@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from study.request import RequestError
 
-__all__ = ["check_optuna_storage", "check_writable_file", "check_writable_folder"]
+__all__ = ["check_optuna_storage", "check_writable_file", "check_writable_folder", "store_lock"]
+
+LOCK_FILE = ".lock"
 
 
 def check_writable_folder(folder: str | os.PathLike[str], *, field: str) -> Path:
@@ -73,3 +77,21 @@ def check_optuna_storage(url: str, *, field: str = "optuna_storage") -> None:
         raise RequestError(
             field, f"unknown database {parsed.drivername!r} in {url!r}; {example}"
         ) from None
+
+
+@contextmanager
+def store_lock(store: Path) -> Iterator[None]:
+    """Hold ``<store>/.lock`` exclusively (``flock``; it is released if the holder dies).
+
+    Drivers started at the same moment on a new store would otherwise create MLflow's and
+    Optuna's SQLite schemas together, and one crashes inside the migration.
+    """
+    import fcntl
+
+    store.mkdir(parents=True, exist_ok=True)
+    with (store / LOCK_FILE).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -23,6 +23,7 @@ from actmix.cv import package_versions
 from study import payload
 from study.environment import apply_environment_defaults
 from study.interrupts import StudyInterrupted, stop_signals
+from study.locations import store_lock
 from study.machine import hardware, study_versions
 from study.mlflow_store import (
     RunStatus,
@@ -73,6 +74,11 @@ def start_ray(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     apply_environment_defaults()
+    # "token authentication is enabled" is said at every local start; it is Ray's default
+    # and needs no action (an explicit RAY_AUTH_MODE silences it as well)
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+        logging.ERROR
+    )
     try:
         if address:
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
@@ -196,6 +202,7 @@ def _tuner(plan: StudyPlan, experiment_id: str, parent_run_id: str, report: Call
         mode=plan.mode,
         config_for_trial=_TrialConfig(plan.space, request.epochs, plan.model),
         report=report,
+        trials=request.trials,
     )
     searcher = build_searcher(
         plan.space,
@@ -349,6 +356,15 @@ def _reopen_interrupted(plan: StudyPlan, experiment_id: str, parent_run_id: str)
     client.update_run(parent_run_id, status="RUNNING")
 
 
+def create_schemas(tracking_uri: str, optuna_storage: str) -> None:
+    """Create the MLflow and Optuna database schemas if they are missing (hold the store
+    lock: two creations at once corrupt a new SQLite store)."""
+    import optuna
+
+    client_for(tracking_uri).search_experiments(max_results=1)
+    optuna.storages.RDBStorage(optuna_storage)
+
+
 def run_study(
     request: StudyRequest,
     *,
@@ -369,31 +385,38 @@ def run_study(
     started_ray = start_ray(request.address)
     try:
         _check_resources(request)
-        experiment_id, parent_run_id = open_study_run(
-            plan.tracking_uri,
-            plan.name,
-            experiment=plan.experiment,
-            artifact_location=(
-                (plan.store / "artifacts" / plan.experiment).as_uri()
-                if request.tracking_uri is None
-                else None
-            ),
-            params=_study_params(plan),
-            tags={
-                "actmix.dataset": plan.dataset_name,
-                "actmix.model": plan.model,
-                "actmix.metric": plan.objective,
-                "actmix.mode": plan.mode,
-                **(tags or {}),
-            },
-        )
+        with store_lock(plan.store):
+            create_schemas(plan.tracking_uri, plan.optuna_storage)
+            experiment_id, parent_run_id = open_study_run(
+                plan.tracking_uri,
+                plan.name,
+                experiment=plan.experiment,
+                artifact_location=(
+                    (plan.store / "artifacts" / plan.experiment).as_uri()
+                    if request.tracking_uri is None
+                    else None
+                ),
+                params=_study_params(plan),
+                tags={
+                    "actmix.dataset": plan.dataset_name,
+                    "actmix.model": plan.model,
+                    "actmix.metric": plan.objective,
+                    "actmix.mode": plan.mode,
+                    **(tags or {}),
+                },
+            )
+        try:
+            tuner = _tuner(plan, experiment_id, parent_run_id, report)
+        except BaseException:
+            # no study to resume: end what was opened, and the name stays free
+            finish_study_run(plan.tracking_uri, parent_run_id, "FAILED", {})
+            raise
         _write_manifest(plan, experiment_id, parent_run_id)
         report(
             f"study {plan.name}: {plan.model} on {plan.dataset_name}, {request.trials} trials x "
             f"{request.folds} folds, objective {plan.objective} ({plan.mode}); "
             f"MLflow parent run {parent_run_id}"
         )
-        tuner = _tuner(plan, experiment_id, parent_run_id, report)
         return _tune(plan, tuner, experiment_id, parent_run_id)
     finally:
         if started_ray:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from ray.tune import Callback
 
+from study import payload
+from study.progress import Progress
 from study.trial_runs import StudyRun, TrialLike, TrialRuns
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ class MlflowTrialLogger(Callback):
         mode: str,
         config_for_trial: Callable[[dict[str, Any]], dict[str, Any]],
         report: Callable[[str], None] | None = None,
+        trials: int = 0,
     ) -> None:
         self.study_run = StudyRun(
             uri=uri,
@@ -57,19 +60,46 @@ class MlflowTrialLogger(Callback):
         )
         self.config_for_trial = config_for_trial
         self.report = report
+        self.progress = Progress(total=trials, objective=objective, mode=mode)
+        self._statuses: list[str] = []  # of Tune's trials, as of the latest hook
         self._trial_runs: TrialRuns | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # no live client or caches in Tune's saved state: a restored driver looks runs up
         return {**self.__dict__, "_trial_runs": None}
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        # a resumed driver counts its own elapsed time (monotonic clocks are per process)
+        self.progress = Progress(
+            total=self.progress.total,
+            objective=self.progress.objective,
+            mode=self.progress.mode,
+            best=self.progress.best,
+        )
+
     @property
     def runs(self) -> TrialRuns:
         if self._trial_runs is None:
+            report = None if self.report is None else self._report_with_progress
             self._trial_runs = TrialRuns(
-                self.study_run, config_for_trial=self.config_for_trial, report=self.report
+                self.study_run, config_for_trial=self.config_for_trial, report=report
             )
         return self._trial_runs
+
+    def _report_with_progress(self, line: str) -> None:
+        if self.report is not None:
+            self.report(f"{line}  [{self.progress.summary(self._statuses)}]")
+
+    def _see(self, trials: list[Trial], *, ended: TrialLike | None = None) -> None:
+        # Tune may call the end hooks before it updates the ended trial's status
+        self._statuses = ["TERMINATED" if trial is ended else str(trial.status) for trial in trials]
+
+    def on_step(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        del iteration, info
+        self._see(trials)
+        if self.report is not None and self._statuses and self.progress.due():
+            self.report(f"study {self.study_run.study}: {self.progress.summary(self._statuses)}")
 
     def on_trial_start(
         self, iteration: int, trials: list[Trial], trial: TrialLike, **info: Any
@@ -85,13 +115,17 @@ class MlflowTrialLogger(Callback):
         result: dict[str, Any],
         **info: Any,
     ) -> None:
-        del iteration, trials, info
+        del iteration, info
+        self._see(trials)
         self.runs.log_result(trial, result)
+        if payload.is_final(result):
+            self.progress.offer(result.get(self.study_run.objective))
 
     def on_trial_complete(
         self, iteration: int, trials: list[Trial], trial: TrialLike, **info: Any
     ) -> None:
-        del iteration, trials, info
+        del iteration, info
+        self._see(trials, ended=trial)
         self.runs.complete(trial)
 
     def on_trial_recover(
@@ -104,5 +138,6 @@ class MlflowTrialLogger(Callback):
     def on_trial_error(
         self, iteration: int, trials: list[Trial], trial: TrialLike, **info: Any
     ) -> None:
-        del iteration, trials, info
+        del iteration, info
+        self._see(trials, ended=trial)
         self.runs.fail(trial)

@@ -33,6 +33,33 @@ def _children(uri: str, study: str):
     return client, [r for r in runs if r.data.tags.get("actmix.role") == "trial"]
 
 
+def _run_until_a_trial_finished(
+    tmp_path: Path, name: str, args: list[str], env: dict[str, str], stop: signal.Signals
+) -> tuple[int, str]:
+    """Start ``run --name NAME ARGS``; once a trial has finished, send ``stop`` to the
+    driver's process group. Returns the exit code and the driver's output."""
+    log = tmp_path / "driver.log"
+    driver = start_in_own_group(study_command("run", "--name", name, *args), log=log, env=env)
+    spawned: dict[int, int] = {}
+    try:
+        wait_until(
+            lambda: driver.poll() is not None or "finished val_rmse_mean" in log.read_text(),
+            240,
+            "the first finished trial",
+            every=1,
+        )
+        assert driver.poll() is None, log.read_text()
+        spawned = descendants(driver.pid)
+        os.killpg(driver.pid, stop)
+        code = driver.wait(timeout=120)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+            driver.wait()
+        kill_survivors(spawned, wait=30)  # any Ray worker that was given a group of its own
+    return code, log.read_text()
+
+
 def test_resume_after_the_driver_is_killed(tmp_path):
     store = tmp_path / "store"
     uri = f"sqlite:///{store / 'mlflow.db'}"
@@ -49,23 +76,8 @@ def test_resume_after_the_driver_is_killed(tmp_path):
         "--store",
         str(store),
     ]
-    log = tmp_path / "driver.log"
-    driver = start_in_own_group(study_command("run", "--name", "killed", *args), log=log, env=env)
-    spawned: dict[int, int] = {}
-    try:
-        # kill once one trial has finished and others are under way
-        wait_until(
-            lambda: driver.poll() is not None or "finished val_rmse_mean" in log.read_text(),
-            240,
-            "the first finished trial",
-            every=2,
-        )
-        assert driver.poll() is None, log.read_text()
-        spawned = descendants(driver.pid)
-    finally:
-        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
-        driver.wait()
-        kill_survivors(spawned, wait=30)  # any Ray worker that was given a group of its own
+    # kill once one trial has finished and others are under way
+    _run_until_a_trial_finished(tmp_path, "killed", args, env, signal.SIGKILL)
     client, before = _children(uri, "killed")
     assert any(r.info.status == "RUNNING" for r in before)
     # runs that had passed their first checkpoint (epoch 5) when the driver died
@@ -136,9 +148,9 @@ def test_diverging_trials_fail_with_a_reason_and_the_study_finishes(tmp_path, ca
             str(store),
         ]
     )
-    assert code == 0
+    assert code == 1  # the study ran to its end, but no trial finished
     summary = capsys.readouterr().out
-    assert "2 failed" in summary
+    assert "2 failed" in summary and "no trial finished" in summary
     _, children = _children(f"sqlite:///{store / 'mlflow.db'}", "diverge")
     assert len(children) == 2
     for child in children:
@@ -278,27 +290,9 @@ def test_ctrl_c_ends_the_study_as_interrupted_and_resume_finishes_it_from_elsewh
     store = tmp_path / "store"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     args = ["--trials", "4", "--folds", "2", "--epochs", "25", "--scheduler", "none"]
-    log = tmp_path / "driver.log"
-    command = study_command("run", "--name", "ctrl-c", *args, "--store", str(store))
-    driver = start_in_own_group(command, log=log, env=env)
-    spawned: dict[int, int] = {}
-    try:
-        wait_until(
-            lambda: driver.poll() is not None or "finished val_rmse_mean" in log.read_text(),
-            240,
-            "the first finished trial",
-            every=1,
-        )
-        assert driver.poll() is None, log.read_text()
-        spawned = descendants(driver.pid)
-        os.killpg(driver.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
-        code = driver.wait(timeout=120)
-    finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
-            driver.wait()
-        kill_survivors(spawned, wait=30)
-    text = log.read_text()
+    args += ["--store", str(store)]
+    # what a terminal's Ctrl-C does: SIGINT to the driver's process group
+    code, text = _run_until_a_trial_finished(tmp_path, "ctrl-c", args, env, signal.SIGINT)
     assert code == 130, text[-3000:]
     last = text.strip().splitlines()[-1]
     assert "interrupted (SIGINT)" in last

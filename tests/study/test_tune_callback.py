@@ -18,6 +18,7 @@ from matplotlib import image as mpimg
 from actmix.analysis import load_model, save_model
 from actmix.mlp import MLP
 from study import payload
+from study import progress as progress_module
 from study.mlflow_store import client_for, open_study_run, trial_runs
 from study.tags import TAG_PARENT, TAG_ROLE, TAG_TRIAL_ID, TAG_TRIAL_INDEX
 from study.tune_callback import MlflowTrialLogger
@@ -36,6 +37,7 @@ class FakeTrial:
     last_result: dict[str, Any] = field(default_factory=dict)
     error_file: str | None = None
     error: str | None = None
+    status: str = "RUNNING"
 
     def get_error(self) -> str | None:
         return self.error
@@ -75,6 +77,7 @@ class Study:
             mode="min",
             config_for_trial=full_config,
             report=self.lines.append,
+            trials=4,
         )
 
     def runs(self) -> list[Any]:
@@ -251,7 +254,9 @@ def test_finished_trial_logs_fold_scores_model_and_mixing_weights(
     assert load_model(model_path).spec["activation"] == "actmix"
     heatmap = _image(client, run.info.run_id, "mixing_weights.png")
     assert heatmap.ndim == 3 and heatmap.std() > 0.05  # a drawn figure, not a blank canvas
-    assert study.lines == ["trial-0000 finished val_rmse_mean=1.5000"]
+    (line,) = study.lines
+    progress = "  [1/4 done, 0 running, best val_rmse_mean=1.5000, "
+    assert line.startswith("trial-0000 finished val_rmse_mean=1.5000" + progress)
 
 
 def test_learned_curves_are_drawn_for_activations_without_mixing_weights(study: Study) -> None:
@@ -288,7 +293,9 @@ def test_trial_without_final_report_was_stopped_early(study: Study) -> None:
     assert run.data.tags["stopped_early"] == "true"
     assert "failure_reason" not in run.data.tags
     assert payload.DIVERGED_MEMBERS not in run.data.metrics
-    assert study.lines == ["trial-0000 stopped early val_rmse_mean=1.9000"]
+    (line,) = study.lines
+    progress = "  [1/4 done, 0 running, no result yet, "  # a stopped trial is not a result
+    assert line.startswith("trial-0000 stopped early val_rmse_mean=1.9000" + progress)
 
 
 def test_diverged_trial_fails_with_its_reason(study: Study) -> None:
@@ -301,7 +308,21 @@ def test_diverged_trial_fails_with_its_reason(study: Study) -> None:
     assert run.info.status == "FAILED"
     assert run.data.tags["failure_reason"] == reason
     assert "stopped_early" not in run.data.tags
-    assert study.lines == [f"trial-0000 failed ({reason})"]
+    (line,) = study.lines
+    assert line.startswith(f"trial-0000 failed ({reason})  [1/4 done, 0 running, no result yet")
+
+
+def test_a_progress_line_comes_when_nothing_ended_for_a_while(study: Study, monkeypatch) -> None:
+    logger = study.logger()
+    trials = [FakeTrial("a"), FakeTrial("b"), FakeTrial("c", status="PENDING")]
+    logger.on_step(0, trials)
+    assert study.lines == []  # just started: nothing to say yet
+    clock = progress_module.time.monotonic() + progress_module.HEARTBEAT_S + 61
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock)
+    logger.on_step(1, trials)
+    logger.on_step(2, trials)  # just said: not again
+    (line,) = study.lines
+    assert line.startswith("study demo: 0/4 done, 2 running, no result yet, 1m")
 
 
 def test_crashed_trial_fails_with_the_last_line_of_its_error(study: Study, tmp_path: Path) -> None:
