@@ -8,23 +8,19 @@ written to MLflow or Optuna. A study's settings are kept in a small manifest
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from actmix.config import XGBOOST, RunConfig, run_config_to_dict
-from actmix.cv import package_versions
 from study import payload
 from study.environment import apply_environment_defaults
 from study.interrupts import StudyInterrupted, stop_signals
 from study.locations import store_lock
-from study.machine import hardware, study_versions
+from study.manifest import load_manifest, write_manifest
 from study.mlflow_store import (
     RunStatus,
     client_for,
@@ -34,6 +30,7 @@ from study.mlflow_store import (
 )
 from study.plan import StudyPlan, make_plan
 from study.request import StudyRequest
+from study.run_params import study_params
 from study.search import build_scheduler, build_searcher, optuna_trial_counts
 from study.spaces import SearchSpace, config_from_sample
 from study.stores import DEFAULT_STORE, store_flags
@@ -105,58 +102,6 @@ def _check_resources(request: StudyRequest) -> None:
             f"--cpus-per-trial {request.cpus_per_trial} asked for, "
             f"but the Ray cluster has {cpus:g} CPUs"
         )
-
-
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _study_params(plan: StudyPlan) -> dict[str, Any]:
-    request = plan.request
-    return {
-        "dataset": request.dataset,
-        **({"target": request.target} if request.target else {}),
-        "model": plan.model,
-        "task": plan.task,
-        **(
-            {"outer_folds": request.outer_folds, "outer_fold": request.outer_fold}
-            if request.outer_folds is not None
-            else {}
-        ),
-        "space_file": plan.space.path,
-        "space_sha256": plan.space.sha256(),
-        "sampler": f"optuna TPE (multivariate, seed {request.seed})",
-        "scheduler": (
-            f"ASHA(grace_period={request.grace_period}, "
-            f"reduction_factor={request.reduction_factor})"
-            if request.scheduler == "asha"
-            else "none"
-        ),
-        "trials": request.trials,
-        "time_budget_s": request.time_budget or "none",
-        "max_concurrent": request.max_concurrent,
-        "folds": request.folds,
-        "seeds": request.seeds,
-        "split_seed": request.split_seed,
-        "epochs": request.epochs,
-        "objective": f"{plan.objective} ({plan.mode})",
-        "optuna_storage": plan.optuna_storage,
-        "git_commit": _git_commit(),
-        **{f"version.{k}": v for k, v in package_versions().items()},
-        **{f"version.{k}": v for k, v in study_versions().items()},
-        **{f"hardware.{k}": v for k, v in hardware().items()},
-    }
 
 
 def _trainable(plan: StudyPlan):
@@ -242,22 +187,6 @@ def _tuner(plan: StudyPlan, experiment_id: str, parent_run_id: str, report: Call
             verbose=0,
         ),
     )
-
-
-def _write_manifest(plan: StudyPlan, experiment_id: str, parent_run_id: str) -> None:
-    plan.manifest.parent.mkdir(parents=True, exist_ok=True)
-    data = {
-        "name": plan.name,
-        "request": dataclasses.asdict(plan.request) | {"name": plan.name},
-        "experiment_id": experiment_id,
-        "parent_run_id": parent_run_id,
-        "tracking_uri": plan.tracking_uri,
-        "optuna_storage": plan.optuna_storage,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    partial = plan.manifest.with_suffix(".partial")
-    partial.write_text(json.dumps(data, indent=2))
-    partial.replace(plan.manifest)
 
 
 def _outcome(plan: StudyPlan, experiment_id: str, parent_run_id: str) -> StudyOutcome:
@@ -396,7 +325,7 @@ def run_study(
                     if request.tracking_uri is None
                     else None
                 ),
-                params=_study_params(plan),
+                params=study_params(plan),
                 tags={
                     "actmix.dataset": plan.dataset_name,
                     "actmix.model": plan.model,
@@ -411,7 +340,7 @@ def run_study(
             # no study to resume: end what was opened, and the name stays free
             finish_study_run(plan.tracking_uri, parent_run_id, "FAILED", {})
             raise
-        _write_manifest(plan, experiment_id, parent_run_id)
+        write_manifest(plan, experiment_id, parent_run_id)
         report(
             f"study {plan.name}: {plan.model} on {plan.dataset_name}, {request.trials} trials x "
             f"{request.folds} folds, objective {plan.objective} ({plan.mode}); "
@@ -423,17 +352,6 @@ def run_study(
             import ray
 
             ray.shutdown()
-
-
-def load_manifest(name: str, store: str) -> dict[str, Any]:
-    path = Path(store).expanduser().resolve() / "studies" / f"{name}.json"
-    if not path.is_file():
-        known = sorted(p.stem for p in path.parent.glob("*.json")) if path.parent.is_dir() else []
-        listing = ", ".join(known) if known else "none"
-        raise ValueError(
-            f"no study named {name!r} in {path.parent.parent}; known studies: {listing}"
-        )
-    return json.loads(path.read_text())
 
 
 def resume_plan(name: str, store: str) -> tuple[dict[str, Any], StudyPlan]:

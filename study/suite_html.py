@@ -204,8 +204,9 @@ def _html(report: SuiteReport, figures: dict[str, Path]) -> str:
     parts.append("<h2>Budget</h2>")
     parts.append(f"<pre>{html.escape(suite.text)}</pre>")
     parts.append(
-        f"<p>{report.budget['units']} units, {report.budget['unit_seconds']:.0f} s of unit "
-        f"time on {html.escape(str(report.budget['machine']))}.</p>"
+        f"<p>{report.budget['units']} units; wall time {_seconds(report.budget['wall_seconds'])} "
+        f"in {report.budget['sessions']} session(s), {report.budget['unit_seconds']:.0f} s in "
+        f"the units; on {html.escape(str(report.budget['machine']))}.</p>"
     )
     style = (
         "body{font-family:sans-serif;max-width:1000px;margin:auto}"
@@ -218,3 +219,7 @@ def _html(report: SuiteReport, figures: dict[str, Path]) -> str:
         f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(suite.name)}"
         f"</title><style>{style}</style></head><body>{body}</body></html>\n"
     )
+
+
+def _seconds(value: float | None) -> str:
+    return "not recorded" if value is None else f"{value:.0f} s"

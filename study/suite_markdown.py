@@ -31,7 +31,7 @@ def render_markdown(report: dict[str, Any], *, figures: str) -> str:
     machine = budget["machine"]
     lines += [
         f"Budget: {budget['units']} units (dataset x model x outer fold), "
-        f"{budget['unit_seconds'] / 3600:.2f} h of unit time on {machine['cpus']} CPUs "
+        f"{_time_taken(budget)} on {machine['cpus']} CPUs "
         f"({machine['processor']}); the suite file is stored in `report.json` "
         f"(sha256 `{budget['suite_sha256'][:12]}`). Full tables: `{figures}/report.html`.",
     ]
@@ -148,3 +148,16 @@ def _number(value: Any, digits: int = 4) -> str:
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else math.nan
+
+
+def _time_taken(budget: dict[str, Any]) -> str:
+    """``1.42 h wall time in 1 session (1.31 h in the units)``; older reports: unit time."""
+    units = f"{budget['unit_seconds'] / 3600:.2f} h"
+    if budget.get("wall_seconds") is None:
+        return f"{units} of unit time"
+    sessions = budget["sessions"]
+    plural = "" if sessions == 1 else "s"
+    return (
+        f"{budget['wall_seconds'] / 3600:.2f} h wall time in {sessions} `suite run` "
+        f"session{plural} ({units} in the units themselves)"
+    )

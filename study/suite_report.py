@@ -28,7 +28,7 @@ from actmix.metrics import fold_std
 from actmix.ranking import RankSummary, compare_ranks
 from study.stores import DEFAULT_STORE
 from study.suite_file import Suite
-from study.suite_units import read_unit, suite_directory, suite_units
+from study.suite_units import read_sessions, read_unit, suite_directory, suite_units
 
 __all__ = ["DatasetResults", "SuiteReport", "build_suite_report"]
 
@@ -150,7 +150,7 @@ def build_suite_report(suite: Suite, *, store: str = DEFAULT_STORE) -> SuiteRepo
         ranks=ranks,
         ranks_note=ranks_note,
         importances=importances,
-        budget=_budget(suite, seconds, len(records)),
+        budget=_budget(suite, seconds, len(records), read_sessions(root)),
         answer="",
     )
     return _with_answer(report)
@@ -277,13 +277,19 @@ def _importances(suite: Suite, records: list[dict[str, Any]]) -> list[dict[str, 
     return rows
 
 
-def _budget(suite: Suite, seconds: float, units: int) -> dict[str, Any]:
+def _budget(
+    suite: Suite, seconds: float, units: int, sessions: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What the result cost: wall time of the `suite run` sessions (Ray start-up and all)
+    and the units' own time, on which machine."""
     import os
 
     return {
         "suite_file": suite.text,
         "suite_sha256": suite.sha256,
         "units": units,
+        "wall_seconds": round(sum(s["seconds"] for s in sessions), 1) if sessions else None,
+        "sessions": len(sessions),
         "unit_seconds": round(seconds, 1),
         "machine": {
             "platform": platform.platform(),

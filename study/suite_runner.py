@@ -28,7 +28,7 @@ from actmix.types import Dataset
 from study.request import StudyRequest
 from study.stores import DEFAULT_STORE, default_store_uris
 from study.suite_file import Suite, reference_config
-from study.suite_units import Unit, suite_directory, suite_units, write_unit
+from study.suite_units import Unit, record_session, suite_directory, suite_units, write_unit
 
 __all__ = ["SuiteProgress", "run_suite", "suite_progress"]
 
@@ -93,7 +93,7 @@ def run_suite(
         f"suite {suite.name}: {len(progress.done)} of {progress.total} units done, "
         f"{len(progress.started) + len(progress.left)} to run (store {store_path})"
     )
-    started = time.perf_counter()
+    started, began = time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%S")
     from study.runner import start_ray
 
     ray_started = start_ray(address)
@@ -121,6 +121,13 @@ def run_suite(
             import ray
 
             ray.shutdown()
+        record_session(
+            root,
+            started=began,
+            seconds=time.perf_counter() - started,
+            before=len(progress.done),
+            after=sum(unit.path(root).is_file() for unit in suite_units(suite)),
+        )
     return suite_progress(suite, store=store)
 
 

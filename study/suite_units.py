@@ -20,7 +20,19 @@ import numpy as np
 
 from study.suite_file import Suite, SuiteDataset
 
-__all__ = ["Unit", "UnitKind", "read_unit", "suite_directory", "suite_units", "write_unit"]
+__all__ = [
+    "SESSIONS_FILE",
+    "Unit",
+    "UnitKind",
+    "read_sessions",
+    "read_unit",
+    "record_session",
+    "suite_directory",
+    "suite_units",
+    "write_unit",
+]
+
+SESSIONS_FILE = "sessions.jsonl"  # one line per `suite run`: when, how long, units done
 
 UnitKind = Literal["tuned", "reference"]
 
@@ -89,3 +101,19 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"cannot write {type(value).__name__} to a unit file")
+
+
+def record_session(root: Path, *, started: str, seconds: float, before: int, after: int) -> None:
+    """Append one `suite run` to the suite's session log (its wall time, units it finished)."""
+    line = {"started": started, "seconds": round(seconds, 1), "done_before": before}
+    line["done_after"] = after
+    with (root / SESSIONS_FILE).open("a") as log:
+        log.write(json.dumps(line) + "\n")
+
+
+def read_sessions(root: Path) -> list[dict[str, Any]]:
+    """The suite's `suite run` sessions, oldest first (none before the first run)."""
+    path = root / SESSIONS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

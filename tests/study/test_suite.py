@@ -186,6 +186,11 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert {"results", "comparisons", "ranks", "importances", "budget"} <= set(report)
     assert len(report["results"]) == 2 * 4 * 2 * 2  # datasets x labels x outer folds x seeds
+    # one `suite run` did the work (the second had nothing to run): its wall time is the
+    # budget's, and covers more than the units' own time (Ray start-up)
+    budget = report["budget"]
+    assert budget["sessions"] == 1
+    assert budget["wall_seconds"] >= budget["unit_seconds"] > 0
     compared = {(c["dataset"], c["b"]) for c in report["comparisons"]}
     assert ("reg", "relu") in compared and ("cls", "xgboost") in compared
     for comparison in report["comparisons"]:

@@ -1,5 +1,5 @@
-"""A study resumes from any working directory; a store folder moved as a whole is refused
-with what to do (no Ray: the manifest and the plan ``resume`` rebuilds from it)."""
+"""``study.runner`` without Ray: resume from any working directory (a moved store refused
+with what to do), and a study that cannot start ends what it opened."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
+import study.runner
+from study.manifest import write_manifest
 from study.mlflow_store import client_for, open_study_run
 from study.plan import make_plan
 from study.request import StudyRequest
-from study.runner import _write_manifest, resume_plan
+from study.runner import resume_plan
 from study.space_files import bundled_directory
+from study.stores import default_store_uris
 
 
 def _start(folder: Path, monkeypatch) -> None:
@@ -33,7 +36,7 @@ def _start(folder: Path, monkeypatch) -> None:
         tags={},
     )
     client_for(plan.tracking_uri).create_run(experiment_id, tags={"mlflow.parentRunId": parent})
-    _write_manifest(plan, experiment_id, parent)
+    write_manifest(plan, experiment_id, parent)
 
 
 def test_the_manifest_records_absolute_locations(tmp_path: Path, monkeypatch) -> None:
@@ -66,3 +69,22 @@ def test_a_moved_store_is_refused_with_what_to_do(tmp_path: Path, monkeypatch) -
     with pytest.raises(ValueError, match=r"has moved to .*moved-runs; .*move it back"):
         resume_plan("s", str(moved))
     assert (moved / "studies" / "s.json").read_text() == before
+
+
+def test_a_study_that_cannot_start_ends_its_parent_run_and_writes_no_manifest(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(study.runner, "start_ray", lambda _address: False)
+    monkeypatch.setattr(study.runner, "_check_resources", lambda _request: None)
+
+    def broken_tuner(*_args, **_kwargs):
+        raise RuntimeError("the searcher could not be built")
+
+    monkeypatch.setattr(study.runner, "_tuner", broken_tuner)
+    request = StudyRequest(name="late", store=str(tmp_path), trials=1)
+    with pytest.raises(RuntimeError, match="searcher"):
+        study.runner.run_study(request)
+    assert not (tmp_path / "studies" / "late.json").exists()  # `run --name late` works again
+    client = client_for(default_store_uris(tmp_path)[0])
+    (parent,) = client.search_runs([client.get_experiment_by_name("late").experiment_id])
+    assert parent.info.status == "FAILED"

@@ -1,0 +1,77 @@
+"""The Ray-free MLflow layer: study runs in their own or a shared experiment, found by tag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from study.mlflow_store import (
+    check_tracking_uri,
+    client_for,
+    finish_study_run,
+    open_study_run,
+    study_names,
+    study_runs,
+    trial_runs,
+)
+from study.stores import default_store_uris
+from study.tags import TAG_PARENT, TAG_ROLE, TAG_STUDY
+
+
+@pytest.fixture
+def uri(tmp_path: Path) -> str:
+    return default_store_uris(tmp_path)[0]
+
+
+def test_a_study_gets_its_own_experiment_and_a_suite_shares_one(uri: str) -> None:
+    alone, _ = open_study_run(uri, "solo", artifact_location=None, params={"a": 1}, tags={})
+    shared = [
+        open_study_run(uri, name, experiment="suite", artifact_location=None, params={}, tags={})
+        for name in ("suite-a", "suite-b")
+    ]
+    client = client_for(uri)
+    assert client.get_experiment(alone).name == "solo"
+    assert {experiment for experiment, _ in shared} == {
+        client.get_experiment_by_name("suite").experiment_id
+    }
+    assert study_names(client) == ["solo", "suite-a", "suite-b"]
+    (parent,) = study_runs(client, "suite-b", "study")
+    assert parent.info.run_id == shared[1][1]
+    assert parent.data.params == {}
+    (solo,) = study_runs(client, "solo", "study")
+    assert solo.data.params == {"a": "1"} and solo.data.tags[TAG_STUDY] == "solo"
+
+
+def test_trial_runs_are_the_parent_runs_children_oldest_first(uri: str) -> None:
+    experiment, parent = open_study_run(uri, "s", artifact_location=None, params={}, tags={})
+    _, other = open_study_run(uri, "t", experiment="s", artifact_location=None, params={}, tags={})
+    client = client_for(uri)
+    names = ["trial-0000", "trial-0001"]
+    for name in names:
+        tags = {TAG_PARENT: parent, TAG_ROLE: "trial", TAG_STUDY: "s"}
+        client.create_run(experiment, run_name=name, tags=tags)
+    client.create_run(experiment, run_name="not-mine", tags={TAG_PARENT: other})
+    assert [run.info.run_name for run in trial_runs(uri, experiment, parent)] == names
+    finish_study_run(uri, parent, "FINISHED", {"trials_finished": 2, "label": "x"})
+    ended = client.get_run(parent)
+    assert ended.info.status == "FINISHED" and ended.data.metrics == {"trials_finished": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        ("foo://bar", "unknown MLflow tracking URI scheme 'foo'"),
+        ("http://127.0.0.1:9", "cannot reach MLflow tracking server"),
+    ],
+)
+def test_a_tracking_uri_that_cannot_work_is_refused_in_one_line(given: str, problem: str) -> None:
+    with pytest.raises((ValueError, ConnectionError), match=problem):
+        check_tracking_uri(given, timeout=1)
+
+
+@pytest.mark.parametrize(
+    "given", ["sqlite:///x.db", "postgresql+psycopg2://h/db", "C:/runs", "runs"]
+)
+def test_known_schemes_and_paths_are_accepted_without_connecting(given: str) -> None:
+    check_tracking_uri(given)
