@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import yaml
 
 from study import payload
+from study.metric_writer import MetricWriter
 from study.mlflow_store import RunStatus, client_for, now_ms, param_text, trial_runs
 from study.tags import (
     CONFIG_ARTIFACT,
@@ -107,6 +108,8 @@ class TrialRuns:
         self.config_for_trial = config_for_trial
         self.report = report
         self.client: MlflowClient = client_for(study.uri)
+        # per-epoch metrics are written off Tune's event loop, in batches
+        self.writer = MetricWriter(self.client)
         self._runs: dict[str, str] = {}  # trial id -> run id
         self._final: dict[str, Mapping[str, Any]] = {}  # trial id -> its final report
         self._last_step: dict[str, int] = {}  # run id -> steps up to here are logged
@@ -182,9 +185,10 @@ class TrialRuns:
             if result.get(payload.NODE_ID):
                 self.client.set_tag(run_id, TAG_NODE_ID, str(result[payload.NODE_ID]))
             metrics += _final_metrics(result, self.study.objective, step)
-        if metrics:
-            self.client.log_batch(run_id, metrics=metrics)
+        self.writer.log(run_id, metrics)
         if final:
+            # the final report marks the run complete (see payload): store it now
+            self.writer.flush(run_id)
             with tempfile.TemporaryDirectory() as directory:
                 for path in write_final_artifacts(result, Path(directory), model=self.study.model):
                     self.client.log_artifact(run_id, str(path))
@@ -222,10 +226,19 @@ class TrialRuns:
         reason = _last_line(error) if error else "trial raised an error"
         self._end(trial, "FAILED", None, reason=reason)
 
+    def checkpointed(self, trial: TrialLike) -> None:
+        """Store the metrics of ``trial`` so far: a restored trial reports only later ones."""
+        self.writer.flush(self.run_id(trial))
+
+    def close(self) -> None:
+        """Write every queued metric (at the end of the experiment, however it ended)."""
+        self.writer.close()
+
     def _end(
         self, trial: TrialLike, status: RunStatus, value: float | None, *, reason: str | None = None
     ) -> None:
         run_id = self.run_id(trial)
+        self.writer.flush(run_id)  # an ended run has all its metrics
         if status == "KILLED":
             self.client.set_tag(run_id, TAG_STOPPED_EARLY, "true")
         if reason is not None:

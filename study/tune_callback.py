@@ -128,6 +128,19 @@ class MlflowTrialLogger(Callback):
         self._see(trials, ended=trial)
         self.runs.complete(trial)
 
+    def on_checkpoint(
+        self, iteration: int, trials: list[Trial], trial: TrialLike, checkpoint: Any, **info: Any
+    ) -> None:
+        del iteration, trials, checkpoint, info
+        self.runs.checkpointed(trial)
+
+    def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
+        # Tune calls this on every way out of fit() that cleans up (end, Ctrl-C, an error)
+        del trials, info
+        if self._trial_runs is not None:
+            self._trial_runs.close()
+            self._trial_runs = None
+
     def on_trial_recover(
         self, iteration: int, trials: list[Trial], trial: TrialLike, **info: Any
     ) -> None:

@@ -153,6 +153,7 @@ def test_each_epoch_is_one_step_and_only_curve_metrics_are_logged(study: Study) 
     logger.on_trial_start(0, [trial], trial)
     noise = {"time_this_iter_s": 0.5, "done": False, "hostname": "h", payload.LR: 0.1}
     _report_all(logger, trial, [_epoch(epoch, 2.0 - epoch / 10, **noise) for epoch in range(3)])
+    logger.on_experiment_end([trial])  # the queued epochs are written on the way out
     run = study.only_run()
     assert study.steps(run.info.run_id) == [0, 1, 2]
     assert set(run.data.metrics) == {OBJECTIVE, payload.TRAIN_LOSS, payload.LR}
@@ -163,13 +164,16 @@ def test_restarted_driver_continues_the_run_without_logging_replayed_epochs(stud
     first = study.logger()
     trial = FakeTrial("t")
     first.on_trial_start(0, [trial], trial)
-    _report_all(first, trial, [_epoch(epoch, 1.0) for epoch in range(5)])
-    # the driver dies; Tune restores the callback from its pickled state
+    _report_all(first, trial, [_epoch(epoch, 1.0) for epoch in range(3)])
+    first.on_checkpoint(0, [trial], trial, checkpoint=None)  # epochs 0-2 are stored now
+    _report_all(first, trial, [_epoch(epoch, 1.0) for epoch in range(3, 5)])
+    # the driver dies (epochs 3 and 4 may be lost with it); Tune restores the callback
     restored = pickle.loads(pickle.dumps(first))
     restored.on_trial_start(0, [trial], trial)
     # the trial restarts from its epoch-3 checkpoint and replays epochs 3 and 4
     resumed = [_epoch(3, 1.0, **{payload.RESUMED_FROM_EPOCH: 3})]
     _report_all(restored, trial, resumed + [_epoch(epoch, 1.0) for epoch in range(4, 7)])
+    restored.on_experiment_end([trial])
     run = study.only_run()
     assert study.steps(run.info.run_id) == list(range(7))
     assert study.steps(run.info.run_id, payload.TRAIN_LOSS) == list(range(7))
@@ -181,11 +185,13 @@ def test_orphan_run_is_adopted_by_the_reissued_configuration(study: Study) -> No
     lost = FakeTrial("lost")
     first.on_trial_start(0, [lost], lost)
     _report_all(first, lost, [_epoch(0, 1.0)])
-    # the restored searcher re-issues the same parameters under a new trial id
+    first.on_checkpoint(0, [lost], lost, checkpoint=None)
+    # the driver dies; the restored searcher re-issues the same parameters under a new trial id
     reissued = FakeTrial("reissued", experiment_tag="5_train.lr=0.01")
     second = study.logger()
     second.on_trial_start(0, [reissued], reissued)
     _report_all(second, reissued, [_epoch(0, 1.0), _epoch(1, 0.9)])
+    second.on_experiment_end([reissued])
     run = study.only_run()
     assert run.data.tags[TAG_TRIAL_ID] == "reissued"
     assert run.info.run_name == "trial-0000"
