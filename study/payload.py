@@ -6,8 +6,10 @@ values in ``CURVE_METRICS``; the first report after a restore adds
 ``RESUMED_FROM_EPOCH``. The last report of a trial has ``FINAL: True`` and the
 per-trial outcome: ``FOLD_SCORES``, ``DIVERGED_MEMBERS`` (always present, so a
 logged ``diverged_members`` metric means the trial got to its end), ``NODE_ID``,
-and for MLPs ``MODEL_FILE`` plus either ``MIXING_WEIGHTS``/``BASIS`` (ActMix) or
-``CURVE_GRID``/``CURVES`` (other trainable activations). No Ray import.
+and for MLPs ``ARTIFACTS``: the files of the trial's MLflow run (model file, mixing-weight
+heatmap or learned curves), rendered on the worker from ``MODEL_FILE`` plus either
+``MIXING_WEIGHTS``/``BASIS`` (ActMix) or ``CURVE_GRID``/``CURVES`` (other trainable
+activations), so that the driver only writes bytes. No Ray import.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 __all__ = [
+    "ARTIFACTS",
     "BASIS",
     "BEST_ITERATION",
     "BEST_ITERATIONS",
@@ -71,6 +74,8 @@ MIXING_WEIGHTS: Final = "mixing_weights"  # ActMix, member 0: per layer [neurons
 BASIS: Final = "basis"  # ActMix: the K basis names
 CURVE_GRID: Final = "curve_grid"  # [points] pre-activation values
 CURVES: Final = "curves"  # per layer [neurons, points]: learned activation shapes
+# what the final report carries instead of the five above: {file name: base64 bytes}
+ARTIFACTS: Final = "artifacts"
 
 
 def is_final(result: Mapping[str, Any]) -> bool:

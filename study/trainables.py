@@ -33,6 +33,7 @@ from actmix.types import Dataset, Task
 from actmix.xgb import fit_xgboost_fold
 from study import payload
 from study.spaces import SearchSpace, config_from_sample
+from study.trial_artifacts import with_rendered_artifacts
 
 __all__ = ["StudySettings", "objective_name", "train_trial"]
 
@@ -251,16 +252,16 @@ def _train_mlp(config: RunConfig, settings: StudySettings, dataset: Dataset, fol
     trainable_shape = any(p.numel() for p in batched.model.activations.parameters())
     mixing = batched.model.mixing_weights()
     if mixing is None and trainable_shape:
-        # learned shapes of a few neurons (fold 0): the driver plots them for the run
+        # learned shapes of a few neurons (fold 0), plotted for the run
         grid = np.linspace(-3.0, 3.0, 121)
         final[payload.CURVE_GRID] = grid.tolist()
         curves = activation_curves(batched.model, grid, neurons=4)
         final[payload.CURVES] = [curve.tolist() for curve in curves]
     if mixing is not None:
-        # first member (fold 0, first seed): the driver plots it as the trial's heatmap
+        # first member (fold 0, first seed), plotted as the trial's heatmap
         final[payload.MIXING_WEIGHTS] = [layer[0].detach().cpu().tolist() for layer in mixing]
         final[payload.BASIS] = batched.model.activation_layers()[0].describe()["basis"]
-    _report(final, None, _STATE_FILE)
+    _report(with_rendered_artifacts(final, model=settings.model), None, _STATE_FILE)
 
 
 def _train_xgboost(

@@ -1,8 +1,9 @@
 """Files a trial's final report becomes: its model file and a figure of what it learned.
 
-Plain functions over the payload (``study.payload``), no MLflow and no Ray: the
-driver calls them today before logging the files, and a worker could call them
-just as well.
+Plain functions over the payload (``study.payload``), no MLflow and no Ray. The worker
+renders the files (:func:`with_rendered_artifacts`: matplotlib and serialisation cost
+CPU the driver's event loop cannot spare) and the driver writes the bytes
+(:func:`write_reported_artifacts`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,33 @@ from typing import Any
 from study import payload
 from study.tags import CURVES_ARTIFACT, MIXING_WEIGHTS_ARTIFACT, MODEL_ARTIFACT
 
-__all__ = ["write_final_artifacts"]
+__all__ = ["with_rendered_artifacts", "write_final_artifacts", "write_reported_artifacts"]
+
+# what the rendered files are made from; not sent once they are rendered
+_SOURCES = frozenset(
+    {payload.MODEL_FILE, payload.MIXING_WEIGHTS, payload.BASIS, payload.CURVE_GRID, payload.CURVES}
+)
+
+
+def with_rendered_artifacts(final: Mapping[str, Any], *, model: str) -> dict[str, Any]:
+    """``final`` with its artifacts rendered into ``ARTIFACTS`` (and their sources dropped)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        paths = write_final_artifacts(final, Path(directory), model=model)
+        files = {path.name: base64.b64encode(path.read_bytes()).decode("ascii") for path in paths}
+    kept = {key: value for key, value in final.items() if key not in _SOURCES}
+    return {**kept, payload.ARTIFACTS: files} if files else kept
+
+
+def write_reported_artifacts(final: Mapping[str, Any], directory: Path) -> list[Path]:
+    """Write the files a final report carries in ``ARTIFACTS`` into ``directory``."""
+    written = []
+    for name, data in (final.get(payload.ARTIFACTS) or {}).items():
+        path = directory / Path(name).name  # a bare file name, whatever was sent
+        path.write_bytes(base64.b64decode(data))
+        written.append(path)
+    return written
 
 
 def write_final_artifacts(final: Mapping[str, Any], directory: Path, *, model: str) -> list[Path]:

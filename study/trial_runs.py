@@ -44,7 +44,7 @@ from study.tags import (
     TAG_TRIAL_ID,
     TAG_TRIAL_INDEX,
 )
-from study.trial_artifacts import write_final_artifacts
+from study.trial_artifacts import write_reported_artifacts
 
 if TYPE_CHECKING:
     from mlflow.entities import Metric, Run
@@ -190,7 +190,7 @@ class TrialRuns:
             # the final report marks the run complete (see payload): store it now
             self.writer.flush(run_id)
             with tempfile.TemporaryDirectory() as directory:
-                for path in write_final_artifacts(result, Path(directory), model=self.study.model):
+                for path in write_reported_artifacts(result, Path(directory)):
                     self.client.log_artifact(run_id, str(path))
 
     def count_retry(self, trial: TrialLike) -> None:

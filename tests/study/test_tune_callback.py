@@ -21,6 +21,7 @@ from study import payload
 from study import progress as progress_module
 from study.mlflow_store import client_for, open_study_run, trial_runs
 from study.tags import TAG_PARENT, TAG_ROLE, TAG_TRIAL_ID, TAG_TRIAL_INDEX
+from study.trial_artifacts import with_rendered_artifacts
 from study.tune_callback import MlflowTrialLogger
 
 OBJECTIVE = "val_rmse_mean"
@@ -243,6 +244,10 @@ def test_finished_trial_logs_fold_scores_model_and_mixing_weights(
             payload.BASIS: ["sin", "tanh", "relu", "identity"],
         },
     )
+    # the worker renders the files; the driver only writes what arrives
+    final = with_rendered_artifacts(final, model="actmix")
+    assert set(final[payload.ARTIFACTS]) == {"model.pt", "mixing_weights.png"}
+    assert payload.MIXING_WEIGHTS not in final and payload.MODEL_FILE not in final
     _report_all(logger, trial, [_epoch(0, 2.0), final])
     logger.on_trial_complete(0, [trial], trial)
     client = client_for(study.uri)
@@ -271,7 +276,7 @@ def test_learned_curves_are_drawn_for_activations_without_mixing_weights(study: 
     grid = np.linspace(-3, 3, 31)
     curves = [np.stack([np.tanh(grid), np.maximum(grid, 0)]).tolist()]  # 1 layer, 2 neurons
     final = _final(2, 1.0, **{payload.CURVE_GRID: grid.tolist(), payload.CURVES: curves})
-    _report_all(logger, trial, [final])
+    _report_all(logger, trial, [with_rendered_artifacts(final, model="prepu")])
     client = client_for(study.uri)
     run_id = study.only_run().info.run_id
     artifacts = {entry.path for entry in client.list_artifacts(run_id)}
