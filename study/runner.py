@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,9 @@ class StudyOutcome:
     best_trial: str | None  # run name of the best non-failed trial, e.g. trial-0007
     best_value: float | None  # its objective value
     optuna: dict[str, int] = field(default_factory=dict)  # Optuna trials per state
+    # share of the trial slots (max_concurrent x wall time, Ray start-up included) spent
+    # inside trainables; None for a resumed study (its trials' times span earlier drivers)
+    utilisation: float | None = None
 
 
 def start_ray(address: str | None) -> bool:
@@ -229,14 +233,29 @@ def _outcome(plan: StudyPlan, experiment_id: str, parent_run_id: str) -> StudyOu
     )
 
 
-def _tune(plan: StudyPlan, tuner, experiment_id: str, parent_run_id: str) -> StudyOutcome:
+def _utilisation(grid: Any, plan: StudyPlan, started: float | None) -> float | None:
+    """Seconds inside trainables over trial-slot seconds since ``started`` (perf_counter)."""
+    if started is None:
+        return None
+    busy = sum(float((result.metrics or {}).get("time_total_s", 0.0)) for result in grid)
+    slots = min(plan.request.max_concurrent, plan.request.trials)
+    return busy / (slots * (time.perf_counter() - started))
+
+
+def _tune(
+    plan: StudyPlan, tuner, experiment_id: str, parent_run_id: str, *, started: float | None
+) -> StudyOutcome:
     """``tuner.fit()``, then end the parent run: FINISHED, FAILED, or KILLED by a signal
-    (``StudyInterrupted`` raised after the run is ended, its Tune state saved)."""
+    (``StudyInterrupted`` raised after the run is ended, its Tune state saved).
+
+    ``started``: when the study began (``time.perf_counter``), for its utilisation."""
     status: RunStatus = "FAILED"
     interrupted: str | None = None
+    utilisation: float | None = None
     try:
         with stop_signals() as received:
-            tuner.fit()
+            grid = tuner.fit()
+        utilisation = _utilisation(grid, plan, started)
         interrupted = received.name
         _reconcile(plan, experiment_id, parent_run_id, interrupted=interrupted is not None)
         status = "KILLED" if interrupted else "FINISHED"
@@ -245,9 +264,12 @@ def _tune(plan: StudyPlan, tuner, experiment_id: str, parent_run_id: str) -> Stu
         interrupted, status = "SIGINT", "KILLED"
     finally:
         outcome = _outcome(plan, experiment_id, parent_run_id)
+        outcome = dataclasses.replace(outcome, utilisation=utilisation)
         summary: dict[str, float] = {f"trials_{k}": v for k, v in outcome.counts.items()}
         if outcome.best_value is not None:
             summary[f"best_{plan.objective}"] = outcome.best_value
+        if utilisation is not None:
+            summary["slot_utilisation"] = utilisation
         if interrupted:
             client_for(plan.tracking_uri).set_tag(parent_run_id, TAG_INTERRUPTED, interrupted)
         finish_study_run(plan.tracking_uri, parent_run_id, status, summary)
@@ -304,6 +326,7 @@ def run_study(
 
     ``tags`` are added to the study's MLflow parent run (a suite names itself there).
     """
+    started = time.perf_counter()
     plan = make_plan(request)
     if plan.manifest.exists():
         raise ValueError(
@@ -346,7 +369,7 @@ def run_study(
             f"{request.folds} folds, objective {plan.objective} ({plan.mode}); "
             f"MLflow parent run {parent_run_id}"
         )
-        return _tune(plan, tuner, experiment_id, parent_run_id)
+        return _tune(plan, tuner, experiment_id, parent_run_id, started=started)
     finally:
         if started_ray:
             import ray
@@ -393,7 +416,7 @@ def resume_study(
         tuner = tune.Tuner.restore(
             str(path), _trainable(plan), resume_unfinished=True, resume_errored=True
         )
-        return _tune(plan, tuner, experiment_id, parent_run_id)
+        return _tune(plan, tuner, experiment_id, parent_run_id, started=None)
     finally:
         if started_ray:
             import ray

@@ -10,12 +10,15 @@ import argparse
 import dataclasses
 import shlex
 import sys
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from study.interrupts import EXIT_INTERRUPTED, StudyInterrupted
 from study.locations import check_writable_file
 from study.request import SchedulerKind, StudyRequest, request_default
 from study.stores import DEFAULT_STORE, add_store_options, store_flags, tracking_uri
+
+if TYPE_CHECKING:
+    from study.runner import StudyOutcome  # imports Ray: only for the type
 
 __all__ = ["EXIT_NO_TRIAL", "add_study_commands", "print_interrupted", "print_outcome"]
 
@@ -101,7 +104,7 @@ def print_interrupted(stopped: StudyInterrupted, *, store: str) -> int:
     return EXIT_INTERRUPTED
 
 
-def print_outcome(outcome: Any, *, store: str, uri: str | None) -> int:
+def print_outcome(outcome: StudyOutcome, *, store: str, uri: str | None) -> int:
     """The leaderboard of a finished study and a line that says where to look next.
 
     Returns the exit code: 0, or ``EXIT_NO_TRIAL`` when no trial produced a result.
@@ -117,10 +120,15 @@ def print_outcome(outcome: Any, *, store: str, uri: str | None) -> int:
         else "no trial finished"
     )
     flags = store_flags(store=store, uri=uri)
+    busy = (
+        f"; trainables used {outcome.utilisation:.0%} of the trial slots"
+        if outcome.utilisation is not None
+        else ""
+    )
     print(
         f"study {outcome.name}: {best}; {sum(counts.values())} trials: "
         f"{counts['finished']} finished, "
-        f"{counts['stopped']} stopped early, {counts['failed']} failed. "
+        f"{counts['stopped']} stopped early, {counts['failed']} failed{busy}. "
         f"Look: `actmix-study ui{flags}` (parent run {outcome.parent_run_id}); "
         f"`actmix-study report --study {outcome.name}{flags}`"
     )

@@ -1,7 +1,9 @@
 """End-to-end studies on a real local Ray, with real MLflow and Optuna SQLite stores."""
 
+import contextlib
 import json
 import math
+import re
 from pathlib import Path
 
 import optuna
@@ -30,26 +32,32 @@ def _runs(uri: str, study: str):
 @pytest.fixture(scope="module")
 def actmix_study(local_ray, tmp_path_factory):  # noqa: ARG001 - needs Ray running
     store = tmp_path_factory.mktemp("store")
-    code = main(
-        [
-            "run",
-            "--name",
-            "tiny",
-            "--trials",
-            "4",
-            "--folds",
-            "2",
-            "--epochs",
-            "4",
-            "--grace-period",
-            "2",
-            "--max-concurrent",
-            "2",
-            "--store",
-            str(store),
-        ]
-    )
+    out = tmp_path_factory.mktemp("out") / "stdout.txt"
+    with out.open("w") as stdout, contextlib.redirect_stdout(stdout):
+        code = main(
+            [
+                "run",
+                "--name",
+                "tiny",
+                "--trials",
+                "4",
+                "--folds",
+                "2",
+                "--epochs",
+                "4",
+                "--grace-period",
+                "2",
+                "--max-concurrent",
+                "2",
+                "--store",
+                str(store),
+            ]
+        )
     assert code == 0
+    # the summary says how busy the trial slots were (Ray start-up counts against it)
+    summary = out.read_text().strip().splitlines()[-1]
+    share = re.search(r"trainables used (\d+)% of the trial slots", summary)
+    assert share and 0 < int(share.group(1)) <= 100, summary
     return store, f"sqlite:///{store / 'mlflow.db'}"
 
 
@@ -59,6 +67,7 @@ def test_study_has_one_parent_and_one_child_per_trial(actmix_study):
     assert len(parents) == 1 and len(children) == 4
     parent = parents[0]
     assert parent.info.status == "FINISHED"
+    assert 0 < parent.data.metrics["slot_utilisation"] <= 1
     for key in (
         "dataset",
         "model",
