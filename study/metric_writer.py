@@ -9,7 +9,9 @@ trial checkpoints, so that a driver killed afterwards loses only epochs the rest
 trial reports again); ``close()`` stops the thread and writes everything left.
 
 A failed write keeps its metrics queued, in order, for the next attempt and is logged
-once; ``close()`` raises if metrics are still unwritten at the end.
+once; ``close()`` raises if metrics are still unwritten at the end. With ``workers`` > 1
+the runs of one write go out side by side (an HTTP tracking server answers requests in
+parallel; a SQLite store would only queue them on its lock), each run's batches in order.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -36,9 +39,10 @@ class UnwrittenMetricsError(RuntimeError):
 class MetricWriter:
     """Queue metrics per MLflow run and write them from a background thread."""
 
-    def __init__(self, client: MlflowClient, *, interval: float = 1.0) -> None:
+    def __init__(self, client: MlflowClient, *, interval: float = 1.0, workers: int = 1) -> None:
         self._client = client
         self._interval = interval
+        self._pool = ThreadPoolExecutor(workers, "mlflow-write") if workers > 1 else None
         self._pending: dict[str, list[Metric]] = {}
         self._queue_lock = threading.Lock()  # guards _pending
         # one write at a time: a flush returns only after a batch the thread took is stored
@@ -69,6 +73,8 @@ class MetricWriter:
         self._stop.set()
         self._thread.join()
         self._write(None)
+        if self._pool is not None:
+            self._pool.shutdown()
         left = self.pending()
         if left:
             raise UnwrittenMetricsError(f"{left} metrics could not be written to MLflow")
@@ -93,15 +99,21 @@ class MetricWriter:
 
     def _write(self, run_id: str | None) -> None:
         with self._write_lock:
-            for run, metrics in self._take(run_id).items():
-                for start in range(0, len(metrics), BATCH_LIMIT):
-                    try:
-                        self._client.log_batch(run, metrics=metrics[start : start + BATCH_LIMIT])
-                    except Exception as error:  # the store is down: keep them for later
-                        if not self._failing:
-                            _logger.warning("MLflow metric write failed, will retry: %s", error)
-                        self._failing = True
-                        self._requeue(run, metrics[start:])
-                        break
-                else:
-                    self._failing = False
+            taken = self._take(run_id)
+            if self._pool is None or len(taken) < 2:
+                for run, metrics in taken.items():
+                    self._write_run(run, metrics)
+            else:
+                list(self._pool.map(self._write_run, taken.keys(), taken.values()))
+
+    def _write_run(self, run: str, metrics: list[Metric]) -> None:
+        for start in range(0, len(metrics), BATCH_LIMIT):
+            try:
+                self._client.log_batch(run, metrics=metrics[start : start + BATCH_LIMIT])
+            except Exception as error:  # the store is down: keep them for later
+                if not self._failing:
+                    _logger.warning("MLflow metric write failed, will retry: %s", error)
+                self._failing = True
+                self._requeue(run, metrics[start:])
+                return
+        self._failing = False

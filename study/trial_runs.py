@@ -56,6 +56,7 @@ __all__ = ["StudyRun", "TrialLike", "TrialRuns"]
 _TAG_LIMIT = 5000
 # Tune's own step counter, for results without an epoch
 _TRAINING_ITERATION = "training_iteration"
+_SERVER_WRITERS = 8  # parallel metric writes to an HTTP tracking server
 _SAID = {"FINISHED": "finished", "KILLED": "stopped early", "FAILED": "failed"}
 
 
@@ -108,8 +109,10 @@ class TrialRuns:
         self.config_for_trial = config_for_trial
         self.report = report
         self.client: MlflowClient = client_for(study.uri)
-        # per-epoch metrics are written off Tune's event loop, in batches
-        self.writer = MetricWriter(self.client)
+        # per-epoch metrics are written off Tune's event loop, in batches; a tracking
+        # server takes several runs' batches at once
+        server = study.uri.startswith(("http://", "https://"))
+        self.writer = MetricWriter(self.client, workers=_SERVER_WRITERS if server else 1)
         self._runs: dict[str, str] = {}  # trial id -> run id
         self._final: dict[str, Mapping[str, Any]] = {}  # trial id -> its final report
         self._last_step: dict[str, int] = {}  # run id -> steps up to here are logged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -102,3 +103,21 @@ def test_batches_respect_mlflows_limit(store) -> None:
     writer.close()
     assert spy.batches == [(run, BATCH_LIMIT), (run, 5)]
     assert len(_steps(client, run)) == BATCH_LIMIT + 5
+
+
+def test_with_workers_the_runs_of_one_write_go_out_side_by_side(store) -> None:
+    client, runs = store
+    together = threading.Barrier(2, timeout=10)  # broken unless two writes overlap
+
+    class ServerLike(SpyClient):
+        def log_batch(self, run_id: str, metrics) -> None:
+            together.wait()
+            super().log_batch(run_id, metrics)
+
+    spy = ServerLike(client)
+    writer = MetricWriter(spy, interval=NEVER, workers=4)
+    for run in runs:
+        writer.log(run, _epochs(range(3)))
+    writer.close()
+    assert sorted(spy.batches) == sorted((run, 3) for run in runs)
+    assert all(_steps(client, run) == [0, 1, 2] for run in runs)
