@@ -34,12 +34,19 @@ def _children(uri: str, study: str):
 
 
 def _run_until_a_trial_finished(
-    tmp_path: Path, name: str, args: list[str], env: dict[str, str], stop: signal.Signals
+    tmp_path: Path,
+    name: str,
+    args: list[str],
+    env: dict[str, str],
+    stop: signal.Signals,
+    *,
+    command: list[str] | None = None,
 ) -> tuple[int, str]:
-    """Start ``run --name NAME ARGS``; once a trial has finished, send ``stop`` to the
-    driver's process group. Returns the exit code and the driver's output."""
+    """Start ``run --name NAME ARGS`` (or ``command``); once a trial has finished, send
+    ``stop`` to the driver's process group. Returns the exit code and the driver's output."""
     log = tmp_path / "driver.log"
-    driver = start_in_own_group(study_command("run", "--name", name, *args), log=log, env=env)
+    command = command or study_command("run", "--name", name, *args)
+    driver = start_in_own_group(command, log=log, env=env)
     spawned: dict[int, int] = {}
     try:
         wait_until(
@@ -60,7 +67,7 @@ def _run_until_a_trial_finished(
     return code, log.read_text()
 
 
-def test_resume_after_the_driver_is_killed(tmp_path):
+def test_resume_after_the_driver_is_killed_twice(tmp_path):
     store = tmp_path / "store"
     uri = f"sqlite:///{store / 'mlflow.db'}"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
@@ -92,6 +99,10 @@ def test_resume_after_the_driver_is_killed(tmp_path):
     }
     assert checkpointed, "the kill came before any running trial checkpointed"
 
+    # the resume is killed too, once it has finished a trial of its own
+    resume = study_command("resume", "killed", "--store", str(store))
+    _run_until_a_trial_finished(tmp_path, "killed", [], env, signal.SIGKILL, command=resume)
+
     resumed = subprocess.run(
         study_command("resume", "killed", "--store", str(store)),
         capture_output=True,
@@ -116,6 +127,8 @@ def test_resume_after_the_driver_is_killed(tmp_path):
             assert int(run.data.tags["resumed_from_epoch"]) >= 5, run.info.run_name
     study = optuna.load_study(study_name="killed", storage=f"sqlite:///{store / 'optuna.db'}")
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 5
+    # two kills and two resumes later, no configuration was sampled twice
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 5
     parent = client.search_runs(
         [client.get_experiment_by_name("killed").experiment_id], "tags.`actmix.role` = 'study'"
     )
