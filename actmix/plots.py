@@ -39,7 +39,8 @@ def plot_mixing_weights(
         axis.set_xlabel("basis function")
         if layer == 0:
             axis.set_ylabel("neuron (sorted by dominant basis)")
-    assert image is not None, "internal error: no layer was drawn"
+    if image is None:
+        raise RuntimeError("internal error: no layer was drawn")
     figure.colorbar(image, ax=axes[0].tolist(), label="mixing weight (alpha)")
     figure.suptitle(title)
     return figure

@@ -35,7 +35,14 @@ from study.run_params import study_params
 from study.search import build_scheduler, build_searcher, optuna_trial_counts
 from study.spaces import SearchSpace, config_from_sample
 from study.stores import DEFAULT_STORE, store_flags
-from study.tags import TAG_INTERRUPTED, TAG_STOPPED_EARLY
+from study.tags import (
+    TAG_DATASET,
+    TAG_INTERRUPTED,
+    TAG_METRIC,
+    TAG_MODE,
+    TAG_MODEL,
+    TAG_STOPPED_EARLY,
+)
 from study.trainables import train_trial
 from study.tune_callback import MlflowTrialLogger
 
@@ -350,10 +357,10 @@ def run_study(
                 ),
                 params=study_params(plan),
                 tags={
-                    "actmix.dataset": plan.dataset_name,
-                    "actmix.model": plan.model,
-                    "actmix.metric": plan.objective,
-                    "actmix.mode": plan.mode,
+                    TAG_DATASET: plan.dataset_name,
+                    TAG_MODEL: plan.model,
+                    TAG_METRIC: plan.objective,
+                    TAG_MODE: plan.mode,
                     **(tags or {}),
                 },
             )

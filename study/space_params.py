@@ -104,7 +104,8 @@ class Param:
 
     def bounds(self) -> tuple[float, float]:
         """``(low, high)`` of a range param (every kind but choice and fixed)."""
-        assert self.low is not None and self.high is not None, f"internal error: {self.name}"
+        if self.low is None or self.high is None:
+            raise RuntimeError(f"internal error: {self.name} has no bounds")
         return self.low, self.high
 
 

@@ -137,7 +137,8 @@ def _mix_backward(
     grad_z = None
     if need_z:
         if slope_sum is None:
-            assert constant_slope is not None, "internal error: a basis without a slope"
+            if constant_slope is None:
+                raise RuntimeError("internal error: a basis without a slope")
             grad_z = grad_out * constant_slope
         else:
             if constant_slope is not None:
