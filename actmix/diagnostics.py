@@ -37,6 +37,7 @@ from actmix._diagnostics_figures import (
     plot_sparsity,
     plot_stability,
 )
+from actmix._threads import torch_threads
 from actmix.activations import check_activation
 from actmix.mlp import MLP
 from actmix.plots import save_figure
@@ -333,13 +334,8 @@ def run_diagnostics(
     }
     results: dict[str, Any] = {"settings": asdict(settings), "seed": seed}
     results.update({key: {} for key in experiments})
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         _run_all(names, experiments, results, settings, seed, options, progress)
-    finally:
-        torch.set_num_threads(previous_threads)
     return results
 
 

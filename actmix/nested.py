@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from actmix._threads import torch_threads
 from actmix.config import XGBOOST, RunConfig
 from actmix.cv import build_members, score_rows
 from actmix.preprocessing import prepare_fold
@@ -100,12 +101,28 @@ def evaluate_outer_fold(
     *,
     seeds: Sequence[int] = (0,),
     device: str = "auto",
+    threads: int | None = None,
 ) -> OuterFoldResult:
     """Train ``config`` on the fold's training rows (early stopping on its inner-validation
     rows), once per seed, and score the outer-test rows once.
 
     The outer-test rows reach nothing but ``predict`` and the scoring at the end.
+    ``threads`` caps the CPU threads of torch and XGBoost (default: all cores), for a
+    caller that shares the machine with other work.
     """
+    with torch_threads(threads):
+        return _evaluate_outer_fold(dataset, config, splits, fold_index, seeds, device, threads)
+
+
+def _evaluate_outer_fold(
+    dataset: Dataset,
+    config: RunConfig,
+    splits: Splits,
+    fold_index: int,
+    seeds: Sequence[int],
+    device: str,
+    threads: int | None,
+) -> OuterFoldResult:
     seeds = tuple(int(seed) for seed in seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct and at least one, got {list(seeds)}")
@@ -116,7 +133,9 @@ def evaluate_outer_fold(
     extra: list[dict[str, Any]]  # per seed: what else the model reports
     if config.model == XGBOOST:
         outcomes = [
-            fit_xgboost_fold(arrays, dataset.task, dataset.n_classes, config.xgboost, seed=seed)
+            fit_xgboost_fold(
+                arrays, dataset.task, dataset.n_classes, config.xgboost, seed=seed, n_jobs=threads
+            )
             for seed in seeds
         ]
         val = [outcome.val_prediction for outcome in outcomes]

@@ -124,12 +124,21 @@ def experiment_id_for(
     tags: Mapping[str, str] | None = None,
 ) -> str:
     """The id of experiment ``name``, created (with these settings) when it does not exist."""
+    from mlflow.exceptions import MlflowException
+
     found = client.get_experiment_by_name(name)
     if found is not None:
         return str(found.experiment_id)
-    return client.create_experiment(
-        name, artifact_location=artifact_location, tags=dict(tags) if tags is not None else None
-    )
+    try:
+        return client.create_experiment(
+            name, artifact_location=artifact_location, tags=dict(tags) if tags is not None else None
+        )
+    except MlflowException:
+        # another driver (a suite's side-by-side worker) created it since the lookup
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return str(found.experiment_id)
 
 
 def open_study_run(

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from study.interrupts import EXIT_INTERRUPTED, StudyInterrupted
 from study.stores import DEFAULT_STORE, store_flags
+from study.suite_workers import SuiteWorkersFailed
 
 __all__ = ["add_suite_commands"]
 
 _EPILOG = (
     "examples:\n"
     "  actmix-study suite run suites/uci3.yaml    # resumable; --address auto on a cluster\n"
+    "  actmix-study suite run suites/uci3.yaml --jobs 4   # four units at a time\n"
     "  actmix-study suite status suites/uci3.yaml\n"
     "  actmix-study suite report suites/uci3.yaml --out results/uci3"
 )
@@ -44,6 +50,13 @@ def add_suite_commands(commands: Any) -> None:
         )
     run.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite in --store)")
     run.add_argument("--address", help="Ray cluster: auto or HEAD_HOST:PORT (default local)")
+    run.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="units side by side: this many suite drivers sharing one Ray (default 1)",
+    )
+    run.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)  # set by --jobs
     report.add_argument(
         "--out", required=True, help="folder for report.json, report.html, report.md, PNGs"
     )
@@ -63,9 +76,18 @@ def _command_run(args: argparse.Namespace) -> int:
     suite = load_suite(args.file)
     store = store_flags(store=args.store, uri=args.tracking_uri)
     try:
-        progress = run_suite(
-            suite, store=args.store, tracking_uri=args.tracking_uri, address=args.address
-        )
+        with _sigterm_interrupts(suite.name):
+            progress = run_suite(
+                suite,
+                store=args.store,
+                tracking_uri=args.tracking_uri,
+                address=args.address,
+                jobs=args.jobs,
+                worker_of=args.worker_of,
+            )
+    except SuiteWorkersFailed as failed:
+        print(f"actmix-study: error: {failed}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as stopped:
         how = stopped.signal_name if isinstance(stopped, StudyInterrupted) else "SIGINT"
         print(
@@ -74,11 +96,30 @@ def _command_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    if args.worker_of is not None:
+        return 0  # the command that started this worker speaks for the suite
     print(
         f"suite {suite.name}: {len(progress.done)}/{progress.total} units done; next: "
         f"`actmix-study suite report {shlex.quote(args.file)}{store} --out results/{suite.name}`"
     )
     return 0
+
+
+@contextmanager
+def _sigterm_interrupts(name: str) -> Iterator[None]:
+    """SIGTERM stops a suite as Ctrl-C does, also outside a study (retraining, scoring)."""
+
+    def stop(_number: int, _frame: object) -> None:
+        raise StudyInterrupted(f"suite {name}", "SIGTERM")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _command_status(args: argparse.Namespace) -> int:

@@ -67,6 +67,7 @@ def _figures(report: SuiteReport, out: Path) -> dict[str, Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from actmix.cd_diagram import plot_critical_difference
     from actmix.plots import save_figure
@@ -94,6 +95,7 @@ def _figures(report: SuiteReport, out: Path) -> dict[str, Path]:
             ylabel=f"test {metric}",
             title=f"{dataset}: outer-fold test {metric} (mean over seeds)",
         )
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # folds have no halves
         axis.legend(fontsize=7, ncol=2)
         figures[f"folds_{dataset}"] = save_figure(figure, out / f"folds_{dataset}.png")
     return figures

@@ -54,9 +54,10 @@ def _dataset_section(
     for row in rows:
         boot = tests.get((row["model"], "bootstrap"))
         wilcoxon = tests.get((row["model"], "wilcoxon"))
+        # a difference and its interval at the metric's own precision, never in e-notation
         difference = (
-            f"{_number(boot['mean_difference'])} "
-            f"[{_number(boot['ci_low'])}, {_number(boot['ci_high'])}]"
+            f"{_fixed(boot['mean_difference'])} "
+            f"[{_fixed(boot['ci_low'])}, {_fixed(boot['ci_high'])}]"
             if boot
             else "-"
         )
@@ -144,6 +145,12 @@ def _number(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}g}" if 0 < abs(value) < 1e-3 else f"{value:.{digits}f}"
     return str(value)
+
+
+def _fixed(value: Any, digits: int = 4) -> str:
+    if value is None or not math.isfinite(float(value)):
+        return "-"
+    return f"{float(value):.{digits}f}"
 
 
 def _mean(values: list[float]) -> float:

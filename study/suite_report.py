@@ -323,15 +323,35 @@ def _with_answer(report: SuiteReport) -> SuiteReport:
         if even:
             parts.append(f"not distinguishable from {', '.join(even)}")
         sentences.append(f"{dataset}: tuned {focus} is {'; '.join(parts)}.")
+    sentences.append(
+        f"(Paired bootstrap over pooled out-of-fold predictions, Holm-corrected within each "
+        f"dataset, alpha {ALPHA}.)"
+    )
     if report.ranks is not None:
         order = ", ".join(f"{m} {r:.2f}" for m, r in report.ranks.mean_ranks.items())
         sentences.append(f"Mean ranks across datasets (1 = best): {order}.")
-    answer = (
-        " ".join(sentences)
-        + f" (Paired bootstrap over pooled out-of-fold predictions, Holm-corrected "
-        f"within each dataset, alpha {ALPHA}.)"
-    )
+    knobs = _knob_sentence(focus, report.importances)
+    if knobs:
+        sentences.append(knobs)
+    answer = " ".join(sentences)
     return SuiteReport(**{**_fields(report), "answer": answer})
+
+
+def _knob_sentence(focus: str, importances: list[dict[str, Any]]) -> str:
+    """The focus model's three most important knobs, against an even share of importance."""
+    by_param: dict[str, list[float]] = {}
+    for row in importances:
+        by_param.setdefault(row["param"], []).append(row["importance"])
+    if not by_param:
+        return ""
+    means = sorted(
+        ((sum(v) / len(v), param) for param, v in by_param.items()), key=lambda item: -item[0]
+    )
+    top = ", ".join(f"{param} {value:.2f}" for value, param in means[:3])
+    return (
+        f"Knobs of {focus} by fANOVA importance (mean over datasets): {top}; an even share "
+        f"among its {len(means)} tuned parameters would be {1 / len(means):.2f} each."
+    )
 
 
 def _fields(report: SuiteReport) -> dict[str, Any]:

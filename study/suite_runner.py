@@ -6,12 +6,15 @@ tuned model gets a study (the usual ``run`` machinery) over the outer-training r
 only; its best trial, chosen by inner-validation score, is retrained there with
 ``protocol.seeds`` seeds and scored once on the outer-test rows. A unit's result file
 is written last, so a killed suite continues where it stopped: finished units are
-skipped, an interrupted study is resumed, and nothing runs twice.
+skipped, an interrupted study is resumed, and nothing runs twice. Several drivers may
+work on one suite side by side (``jobs``, or separate commands on one store): each unit
+is claimed by one of them.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -25,10 +28,19 @@ from actmix.metrics import primary_metric
 from actmix.nested import evaluate_outer_fold
 from actmix.splits import Splits, make_folds
 from actmix.types import Dataset
+from study.parent_death import die_with_parent
 from study.request import StudyRequest
 from study.stores import DEFAULT_STORE, default_store_uris
 from study.suite_file import Suite, reference_config
-from study.suite_units import Unit, record_session, suite_directory, suite_units, write_unit
+from study.suite_units import (
+    Unit,
+    claim_unit,
+    record_session,
+    suite_directory,
+    suite_units,
+    write_unit,
+)
+from study.suite_workers import run_workers
 
 __all__ = ["SuiteProgress", "run_suite", "suite_progress"]
 
@@ -72,63 +84,122 @@ def run_suite(
     store: str = DEFAULT_STORE,
     tracking_uri: str | None = None,
     address: str | None = None,
+    jobs: int = 1,
+    worker_of: int | None = None,
     report: Report = _print,
 ) -> SuiteProgress:
-    """Run (or continue) every unit of ``suite``; returns the progress at the end."""
+    """Run (or continue) every unit of ``suite``; returns the progress at the end.
+
+    ``jobs`` > 1 runs that many suite drivers side by side on one Ray (see
+    :mod:`study.suite_workers`); ``worker_of`` is set in such a driver (the parent's pid).
+    """
     from study.mlflow_store import check_tracking_uri
 
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"--jobs must be an integer >= 1, got {jobs!r}")
+    if worker_of is not None and not die_with_parent(worker_of):
+        return suite_progress(suite, store=store)  # the command that started us is gone
     store_path = _store(store)
     uri = tracking_uri or default_store_uris(store_path)[0]
     check_tracking_uri(uri)
-    # artifacts go beside a local store, never into the working directory
-    artifacts = (store_path / "artifacts" / suite.name).as_uri() if tracking_uri is None else None
     root = suite_directory(store_path, suite)
     progress = suite_progress(suite, store=store)
     if not progress.started and not progress.left:
-        report(f"suite {suite.name}: all {progress.total} units are done; nothing to run")
+        if worker_of is None:
+            report(f"suite {suite.name}: all {progress.total} units are done; nothing to run")
         return progress
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "suite.yaml").write_text(suite.text)
-    report(
-        f"suite {suite.name}: {len(progress.done)} of {progress.total} units done, "
-        f"{len(progress.started) + len(progress.left)} to run (store {store_path})"
-    )
+    if worker_of is None:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "suite.yaml").write_text(suite.text)
+        side_by_side = f", {jobs} drivers side by side" if jobs > 1 else ""
+        report(
+            f"suite {suite.name}: {len(progress.done)} of {progress.total} units done, "
+            f"{len(progress.started) + len(progress.left)} to run (store {store_path}"
+            f"{side_by_side})"
+        )
     started, began = time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%S")
-    from study.runner import start_ray
+    from study.locations import store_lock
+    from study.runner import create_schemas, start_ray
+
+    # before any driver of the suite writes: a reference unit's MLflow run would otherwise
+    # create the schema beside another driver's study doing the same
+    with store_lock(store_path):
+        create_schemas(uri, default_store_uris(store_path)[1])
 
     ray_started = start_ray(address)
     try:
-        for dataset_entry in suite.datasets:
-            units = [u for u in suite_units(suite) if u.dataset == dataset_entry]
-            if all(unit.path(root).is_file() for unit in units):
-                continue
-            dataset = load_dataset(
-                dataset_entry.spec, target=dataset_entry.target, task=dataset_entry.task
+        if jobs > 1 and worker_of is None:
+            import ray
+
+            run_workers(
+                suite,
+                jobs=jobs,
+                store=store_path,
+                tracking_uri=tracking_uri,
+                address=address or ray.get_runtime_context().gcs_address,
+                report=report,
             )
-            outer = make_folds(dataset, suite.protocol.outer_folds, suite.protocol.split_seed)
-            for unit in units:
-                if unit.path(root).is_file():
-                    continue
-                context = _Context(
-                    suite, store_path, uri, artifacts, address, root, dataset, outer, report
-                )
-                _run_unit(context, unit)
-                done = sum(u.path(root).is_file() for u in suite_units(suite))
-                elapsed = time.perf_counter() - started
-                report(f"suite {suite.name}: {done}/{progress.total} units done ({elapsed:.0f}s)")
+        else:
+            # drivers side by side share the head node's cores for their retraining
+            threads = max(1, _cores() // jobs) if jobs > 1 else None
+            _run_units(
+                suite, store_path, uri, tracking_uri is None, address, threads, report, started
+            )
     finally:
         if ray_started:
             import ray
 
             ray.shutdown()
-        record_session(
-            root,
-            started=began,
-            seconds=time.perf_counter() - started,
-            before=len(progress.done),
-            after=sum(unit.path(root).is_file() for unit in suite_units(suite)),
-        )
+        if worker_of is None:  # a worker's time is inside its parent's session
+            record_session(
+                root,
+                started=began,
+                seconds=time.perf_counter() - started,
+                before=len(progress.done),
+                after=sum(unit.path(root).is_file() for unit in suite_units(suite)),
+            )
     return suite_progress(suite, store=store)
+
+
+def _run_units(
+    suite: Suite,
+    store: Path,
+    uri: str,
+    local_artifacts: bool,
+    address: str | None,
+    threads: int | None,
+    report: Report,
+    started: float,
+) -> None:
+    """Run every unit that is neither done nor claimed by another driver, in suite order."""
+    # artifacts go beside a local store, never into the working directory
+    artifacts = (store / "artifacts" / suite.name).as_uri() if local_artifacts else None
+    root = suite_directory(store, suite)
+    total = sum(1 for _ in suite_units(suite))
+    for dataset_entry in suite.datasets:
+        units = [u for u in suite_units(suite) if u.dataset == dataset_entry]
+        context: _Context | None = None
+        for unit in units:
+            if unit.path(root).is_file():
+                continue
+            with claim_unit(root, unit) as mine:
+                # done by another driver between the check above and the claim
+                if not mine or unit.path(root).is_file():
+                    continue
+                if context is None:  # the data is loaded once a unit of it is ours
+                    dataset = load_dataset(
+                        dataset_entry.spec, target=dataset_entry.target, task=dataset_entry.task
+                    )
+                    outer = make_folds(
+                        dataset, suite.protocol.outer_folds, suite.protocol.split_seed
+                    )
+                    context = _Context(
+                        suite, store, uri, artifacts, address, threads, root, dataset, outer, report
+                    )
+                _run_unit(context, unit)
+            done = sum(u.path(root).is_file() for u in suite_units(suite))
+            elapsed = time.perf_counter() - started
+            report(f"suite {suite.name}: {done}/{total} units done ({elapsed:.0f}s)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +209,7 @@ class _Context:
     tracking_uri: str
     artifacts: str | None  # the suite experiment's artifact folder in a local store
     address: str | None
+    threads: int | None  # CPU threads of the retraining (None: all cores)
     root: Path
     dataset: Dataset
     outer: Splits
@@ -159,7 +231,12 @@ def _run_unit(context: _Context, unit: Unit) -> None:
         f"retraining on {len(seeds)} seed(s) and scoring the outer-test rows"
     )
     scored = evaluate_outer_fold(
-        context.dataset, config, context.outer, unit.outer_fold, seeds=seeds
+        context.dataset,
+        config,
+        context.outer,
+        unit.outer_fold,
+        seeds=seeds,
+        threads=context.threads,
     )
     metric = primary_metric(context.dataset.task)
     values = [row[f"test_{metric.name}"] for row in scored.rows]
@@ -311,6 +388,10 @@ def _tags(suite: Suite, unit: Unit, stage: str) -> dict[str, str]:
         TAG_DATASET: unit.dataset.label,
         TAG_MODEL: unit.model,
     }
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _store(store: str) -> Path:

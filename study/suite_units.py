@@ -5,13 +5,18 @@ outer fold's training rows, retrains the best configuration and scores the outer
 rows; a reference unit only retrains and scores. A unit is done when its result file
 exists: ``<store>/suites/<suite>/units/<dataset>/<label>/outer<j>.json`` (with the
 out-of-fold predictions beside it in ``.npz``), written atomically at the very end.
+A process works on a unit only while it holds the unit's claim, an ``flock`` on
+``claims/<dataset>/<label>/outer<j>.lock``, so drivers side by side never run one unit
+twice, and the kernel drops the claim of a driver that dies, however it dies.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +29,7 @@ __all__ = [
     "SESSIONS_FILE",
     "Unit",
     "UnitKind",
+    "claim_unit",
     "read_sessions",
     "read_unit",
     "record_session",
@@ -66,6 +72,23 @@ def suite_units(suite: Suite) -> Iterator[Unit]:
                 yield Unit(dataset, reference.label, reference.model, "reference", fold)
             for model in suite.models:
                 yield Unit(dataset, model.label, model.model, "tuned", fold)
+
+
+@contextmanager
+def claim_unit(root: Path, unit: Unit) -> Iterator[bool]:
+    """Hold the unit's claim for the ``with`` block: True, or False if another process has it."""
+    path = root / "claims" / unit.path(root).relative_to(root / "units").with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_unit(

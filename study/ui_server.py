@@ -10,17 +10,17 @@ dies without a chance to (SIGKILL), the kernel sends the supervisor SIGTERM inst
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Sequence
 
+from study.parent_death import die_with_parent
+
 __all__ = ["serve_mlflow_ui"]
 
 STOP_GRACE_SECONDS = 30.0
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class _StopRequested(Exception):
@@ -67,7 +67,7 @@ def serve_mlflow_ui(uri: str, *, host: str, port: int) -> int:
 def _supervise(parent_pid: int, command: Sequence[str]) -> int:
     """Run ``command`` in a process group of its own until it exits or SIGTERM arrives."""
     signal.signal(signal.SIGTERM, _raise_stop_requested)
-    if not _die_with_parent(parent_pid):
+    if not die_with_parent(parent_pid):
         return 0
     server = None
     try:
@@ -84,16 +84,6 @@ def _supervise(parent_pid: int, command: Sequence[str]) -> int:
 
 def _raise_stop_requested(*_: object) -> None:
     raise _StopRequested
-
-
-def _die_with_parent(parent_pid: int) -> bool:
-    """Have the kernel send SIGTERM when the parent dies; False if it is already gone."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    # a parent that died before the request was made sends nothing: we were re-parented
-    return os.getppid() == parent_pid
 
 
 def _stop_group(leader: subprocess.Popen) -> None:

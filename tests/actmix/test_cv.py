@@ -11,6 +11,7 @@ from actmix.config import MLPConfig, RunConfig, TrainConfig
 from actmix.cv import cross_validate, final_split_seed, summarise
 from actmix.splits import make_folds
 from actmix.types import Dataset
+from actmix.xgb import XGBConfig
 from tests.actmix.synthetic import make_classification_dataset, make_regression_dataset
 
 SMALL = RunConfig(
@@ -48,7 +49,10 @@ def _scramble_test_rows(dataset: Dataset, rows: np.ndarray, seed: int = 7) -> Da
 def test_no_test_fold_row_reaches_fitting_early_stopping_or_preprocessing(model, make):
     dataset = make(240, seed=1)
     splits = make_folds(dataset, 3, seed=0)
-    config = RunConfig(model=model, mlp=SMALL.mlp, train=SMALL.train)
+    # short boosting runs that early stopping still ends (best rounds 18-76 of 80): the
+    # test is about which rows reach fitting and early stopping, not about the trees
+    xgb = XGBConfig(n_estimators=80, early_stopping_rounds=10, learning_rate=0.3)
+    config = RunConfig(model=model, mlp=SMALL.mlp, train=SMALL.train, xgboost=xgb)
     clean = cross_validate(dataset, config, splits=splits, seeds=(0, 1), device="cpu")
     # scramble the test rows of fold 0 only: every member of fold 0 must be unaffected
     scrambled = _scramble_test_rows(dataset, splits.folds[0].test_idx)
@@ -97,7 +101,8 @@ def test_xgboost_and_mlp_see_the_same_folds():
         splits=splits,
         device="cpu",
     )
-    xgb = cross_validate(dataset, RunConfig(model="xgboost"), splits=splits)
+    short = XGBConfig(n_estimators=80, early_stopping_rounds=10, learning_rate=0.3)
+    xgb = cross_validate(dataset, RunConfig(model="xgboost", xgboost=short), splits=splits)
     assert mlp.splits["fingerprint"] == xgb.splits["fingerprint"]
     assert {"test_accuracy", "test_f1_macro", "test_roc_auc", "test_log_loss"} <= set(xgb.summary)
     assert xgb.summary["test_accuracy"]["mean"] > 0.5

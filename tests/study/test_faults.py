@@ -6,6 +6,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -33,6 +34,23 @@ def _children(uri: str, study: str):
     return client, [r for r in runs if r.data.tags.get("actmix.role") == "trial"]
 
 
+def _checkpointed(uri: str, study: str) -> set[str]:
+    """Trial runs still RUNNING that logged epoch CHECKPOINT_EVERY (a checkpoint exists)."""
+    try:
+        client, runs = _children(uri, study)
+    except Exception:  # the store or the experiment does not exist yet
+        return set()
+    return {
+        run.info.run_id
+        for run in runs
+        if run.info.status == "RUNNING"
+        and any(
+            m.step >= CHECKPOINT_EVERY
+            for m in client.get_metric_history(run.info.run_id, "val_rmse_mean")
+        )
+    }
+
+
 def _run_until_a_trial_finished(
     tmp_path: Path,
     name: str,
@@ -41,18 +59,22 @@ def _run_until_a_trial_finished(
     stop: signal.Signals,
     *,
     command: list[str] | None = None,
+    ready: Callable[[str], bool] | None = None,
+    what: str = "the first finished trial",
 ) -> tuple[int, str]:
-    """Start ``run --name NAME ARGS`` (or ``command``); once a trial has finished, send
-    ``stop`` to the driver's process group. Returns the exit code and the driver's output."""
+    """Start ``run --name NAME ARGS`` (or ``command``); once a trial has finished (or
+    ``ready(output)``), send ``stop`` to the driver's process group. Returns the exit code
+    and the driver's output."""
     log = tmp_path / "driver.log"
     command = command or study_command("run", "--name", name, *args)
+    ready = ready or (lambda output: "finished val_rmse_mean" in output)
     driver = start_in_own_group(command, log=log, env=env)
     spawned: dict[int, int] = {}
     try:
         wait_until(
-            lambda: driver.poll() is not None or "finished val_rmse_mean" in log.read_text(),
+            lambda: driver.poll() is not None or ready(log.read_text()),
             240,
-            "the first finished trial",
+            what,
             every=1,
         )
         assert driver.poll() is None, log.read_text()
@@ -68,6 +90,8 @@ def _run_until_a_trial_finished(
 
 
 def test_resume_after_the_driver_is_killed_twice(tmp_path):
+    """kill -9 while the first trials run (none finished), then kill -9 the resume once it
+    is half done; the second resume finishes: every trial once, no configuration twice."""
     store = tmp_path / "store"
     uri = f"sqlite:///{store / 'mlflow.db'}"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
@@ -83,25 +107,28 @@ def test_resume_after_the_driver_is_killed_twice(tmp_path):
         "--store",
         str(store),
     ]
-    # kill once one trial has finished and others are under way
-    _run_until_a_trial_finished(tmp_path, "killed", args, env, signal.SIGKILL)
+    # first kill: the first trials are under way, one has checkpointed, none has finished
+    _run_until_a_trial_finished(
+        tmp_path,
+        "killed",
+        args,
+        env,
+        signal.SIGKILL,
+        ready=lambda _output: bool(_checkpointed(uri, "killed")),
+        what="a checkpointed first trial",
+    )
     client, before = _children(uri, "killed")
-    assert any(r.info.status == "RUNNING" for r in before)
+    assert before and all(r.info.status == "RUNNING" for r in before)
     # runs that had passed their first checkpoint (epoch 5) when the driver died
-    checkpointed = {
-        r.info.run_id
-        for r in before
-        if r.info.status == "RUNNING"
-        and max(
-            (m.step for m in client.get_metric_history(r.info.run_id, "val_rmse_mean")), default=-1
-        )
-        >= 5
-    }
+    checkpointed = _checkpointed(uri, "killed")
     assert checkpointed, "the kill came before any running trial checkpointed"
 
-    # the resume is killed too, once it has finished a trial of its own
+    # second kill: the resume itself, half done, once it has finished a trial
     resume = study_command("resume", "killed", "--store", str(store))
     _run_until_a_trial_finished(tmp_path, "killed", [], env, signal.SIGKILL, command=resume)
+    _, between = _children(uri, "killed")
+    assert any(r.info.status == "FINISHED" for r in between)
+    assert any(r.info.status == "RUNNING" for r in between)
 
     resumed = subprocess.run(
         study_command("resume", "killed", "--store", str(store)),

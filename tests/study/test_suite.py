@@ -5,6 +5,7 @@ the nested-CV leak test (the outer-test rows of a fold never reach its study or 
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -133,9 +134,12 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
-    progress = run_suite(suite, store=store, report=lines.append)
+    # two suite drivers side by side on the module's Ray (suite run --jobs 2)
+    progress = run_suite(suite, store=store, report=lines.append, jobs=2)
     assert len(progress.done) == progress.total == 16 and not progress.left
     assert not list(workdir.iterdir())  # nothing (no mlruns/) outside the store
+    for worker in ("[1] ", "[2] "):  # both took units, and said which
+        assert any(line.startswith(worker) and "units done" in line for line in lines), lines
 
     # every model of a dataset was scored on the same outer folds, and the pooled
     # out-of-fold predictions cover every row exactly once
@@ -187,10 +191,10 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     assert {"results", "comparisons", "ranks", "importances", "budget"} <= set(report)
     assert len(report["results"]) == 2 * 4 * 2 * 2  # datasets x labels x outer folds x seeds
     # one `suite run` did the work (the second had nothing to run): its wall time is the
-    # budget's, and covers more than the units' own time (Ray start-up)
+    # budget's; its two drivers' units took at most twice that time
     budget = report["budget"]
     assert budget["sessions"] == 1
-    assert budget["wall_seconds"] >= budget["unit_seconds"] > 0
+    assert budget["wall_seconds"] >= budget["unit_seconds"] / 2 > 0
     compared = {(c["dataset"], c["b"]) for c in report["comparisons"]}
     assert ("reg", "relu") in compared and ("cls", "xgboost") in compared
     for comparison in report["comparisons"]:
@@ -205,6 +209,7 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     assert "old numbers" not in text and text.endswith(f"{END}\n\nmore text\n")
     assert render_markdown(report, figures="out") in text
     assert "| **actmix** | tuned |" in text and "](out/folds_reg.png)" in text
+    assert "reg: tuned actmix is " in report["answer"] and "Knobs of actmix" in report["answer"]
     assert (tmp_path / "out" / "folds_reg.png").is_file()
 
 
@@ -337,7 +342,10 @@ def test_a_suite_killed_mid_study_continues_without_duplicates(tmp_path):
     suite = load_suite(path)
     assert suite_progress(suite, store=str(store)).started  # a study was cut off
 
-    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    # continued by two drivers side by side: one resumes the cut-off study
+    again = subprocess.run(
+        [*command, "--jobs", "2"], capture_output=True, text=True, env=env, timeout=900
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     assert "resuming the interrupted study" in again.stderr
     progress = suite_progress(suite, store=str(store))
@@ -357,3 +365,87 @@ def test_a_suite_killed_mid_study_continues_without_duplicates(tmp_path):
 
     last = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert last.returncode == 0 and "nothing to run" in last.stderr
+
+
+RETRAINING = """
+name: stopped
+datasets: [{spec: "csv:reg.csv", target: y, task: regression}]
+models: [relu]
+references:  # run first, one per driver: long retrainings (small batches, no early stop)
+  slow-a: {model: relu, config: {train.batch_size: 16, train.patience: 400}}
+  slow-b: {model: relu, config: {train.batch_size: 16, train.patience: 400}}
+protocol: {outer_folds: 2, inner_folds: 2, seeds: 1}
+study: {trials: 2, epochs: 400}
+"""
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("stop", "jobs", "to_group"),
+    [(signal.SIGINT, 1, True), (signal.SIGTERM, 2, False)],
+    ids=["ctrl-c-to-the-group", "sigterm-to-the-command-with-two-drivers"],
+)
+def test_a_signal_during_retraining_stops_the_suite_as_interrupted(tmp_path, stop, jobs, to_group):
+    """Outside any study (a reference retraining), Ctrl-C and SIGTERM stop the suite with
+    exit 130 and a resume hint, and leave no process of it behind."""
+    import os
+
+    from tests.study.processes import (
+        descendants,
+        kill_survivors,
+        start_in_own_group,
+        study_command,
+        wait_until,
+    )
+
+    _regression_frame(4000, 4).to_csv(tmp_path / "reg.csv", index=False)
+    path = _write(tmp_path / "stopped.yaml", RETRAINING)
+    store = tmp_path / "store"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    command = study_command("suite", "run", str(path), "--store", str(store), "--jobs", str(jobs))
+    log = tmp_path / "driver.log"
+    driver = start_in_own_group(command, log=log, env=env)
+    spawned: dict[int, int] = {}
+    try:
+        wait_until(
+            lambda: driver.poll() is not None or log.read_text().count("retraining on") == jobs,
+            240,
+            "retraining under way",
+            every=0.5,
+        )
+        assert driver.poll() is None, log.read_text()[-3000:]
+        spawned = descendants(driver.pid)
+        if to_group:
+            os.killpg(driver.pid, stop)
+        else:
+            driver.send_signal(stop)
+        code = driver.wait(timeout=120)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+        survivors = kill_survivors(spawned, wait=60)
+    output = log.read_text()
+    assert code == 130, output[-3000:]
+    assert f"suite stopped: interrupted ({stop.name})" in output
+    assert f"Continue with `actmix-study suite run {path} --store {store}`" in output
+    assert not survivors, output[-3000:]  # the drivers and the Ray they shared are gone
+    assert not suite_progress(load_suite(path), store=str(store)).done
+
+
+def test_the_answer_names_the_most_important_knobs_against_an_even_share():
+    from study.suite_report import _knob_sentence
+
+    rows = [
+        {"dataset": "a", "param": "x", "importance": 0.6},
+        {"dataset": "b", "param": "x", "importance": 0.2},  # mean 0.4
+        {"dataset": "a", "param": "y", "importance": 0.1},
+        {"dataset": "a", "param": "z", "importance": 0.3},
+        {"dataset": "a", "param": "w", "importance": 0.0},
+    ]
+    assert _knob_sentence("actmix", rows) == (
+        "Knobs of actmix by fANOVA importance (mean over datasets): x 0.40, z 0.30, y 0.10; "
+        "an even share among its 4 tuned parameters would be 0.25 each."
+    )
+    assert _knob_sentence("actmix", []) == ""
