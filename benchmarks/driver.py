@@ -300,6 +300,23 @@ def _searcher_latency(sizes: Sequence[int], store: Path) -> dict[str, float]:
     return latency
 
 
+def _commit() -> str | None:
+    """The checkout's commit, so a committed result names the code it measured."""
+    import subprocess
+
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return found.stdout.strip() or None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--concurrent", type=int, default=64)
@@ -322,6 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "rounds": args.rounds,
                 "tracking_uri": args.tracking_uri or "sqlite (default store)",
             },
+            "commit": _commit(),
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
             "load": _load_study(args, store),
         }

@@ -15,6 +15,7 @@ import math
 import pickle
 import warnings
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
@@ -89,6 +90,7 @@ class OptunaSearcher(Searcher):
         # a searcher built again over an existing study must not queue the baseline twice
         self._study.enqueue_trial(dict(baseline), skip_if_exists=True)
         self._trials: dict[str, optuna.Trial] = {}  # Tune trial id -> its Optuna trial
+        self._reporter: ThreadPoolExecutor | None = None  # started at the first result
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         trial = self._trials.get(trial_id)
@@ -106,10 +108,27 @@ class OptunaSearcher(Searcher):
         value, step = result.get(self.metric), result.get(_EPOCH)
         if trial is None or value is None or step is None:
             return
-        try:
-            trial.report(float(value), int(step))
-        except optuna.exceptions.UpdateFinishedTrialError:
-            return  # finished in the storage before the snapshot Tune resumed from
+
+        def report() -> None:
+            try:
+                trial.report(float(value), int(step))
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # finished in the storage before the snapshot Tune resumed from
+            except Exception:  # a lost intermediate value must not stop the study
+                _logger.exception("intermediate value of trial %s not stored", trial_id)
+
+        # one storage write per epoch of every trial: off Tune's event loop, in order
+        self._reports().submit(report)
+
+    def _reports(self) -> ThreadPoolExecutor:
+        if self._reporter is None:
+            self._reporter = ThreadPoolExecutor(1, thread_name_prefix="optuna-report")
+        return self._reporter
+
+    def drain(self) -> None:
+        """Wait until every intermediate value handed over so far is in the storage."""
+        if self._reporter is not None:
+            self._reporter.submit(lambda: None).result()
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
@@ -120,6 +139,7 @@ class OptunaSearcher(Searcher):
         if trial is None:
             _logger.warning("completion of unknown trial %s ignored (never suggested)", trial_id)
             return
+        self.drain()  # its intermediate values first: a finished trial refuses them
         value = (result or {}).get(self.metric)
         if value is not None and math.isfinite(float(value)) and payload.is_final(result or {}):
             state, told = TrialState.COMPLETE, float(value)
@@ -139,7 +159,9 @@ class OptunaSearcher(Searcher):
         """
         import optuna
 
+        self.drain()  # the snapshot must not be ahead of the storage
         state = self.__dict__.copy()
+        state["_reporter"] = None
         storage, study = state.pop("_storage"), state.pop("_study")
         rdb = isinstance(storage, optuna.storages.RDBStorage)
         state["_storage"] = storage.url if rdb else storage  # in-memory: pickled as is
@@ -156,6 +178,7 @@ class OptunaSearcher(Searcher):
             storage = optuna.storages.RDBStorage(storage)
         name, sampler = state.pop("_study")
         numbers: dict[str, int] = state.pop("_trials")
+        state["_reporter"] = None  # also absent from searchers pickled before it existed
         self.__dict__.update(state)
         self._storage = storage
         self._study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)

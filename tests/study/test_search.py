@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,28 @@ def test_intermediate_results_are_reported_per_epoch():
     for epoch, loss in enumerate([0.9, 0.5, 0.4], start=1):
         searcher.on_trial_result("trial_0", {METRIC: loss, "training_iteration": epoch})
     searcher.on_trial_result("trial_0", {"training_iteration": 4})  # no metric: skipped
+    searcher.drain()
     assert trials_of(storage)[0].intermediate_values == {1: 0.9, 2: 0.5, 3: 0.4}
+
+
+class _SlowStorage(optuna.storages.InMemoryStorage):
+    """A storage whose intermediate-value write takes as long as a busy database's."""
+
+    def set_trial_intermediate_value(self, trial_id, step, intermediate_value):
+        time.sleep(0.2)
+        super().set_trial_intermediate_value(trial_id, step, intermediate_value)
+
+
+def test_intermediate_values_are_written_off_the_event_loop_and_in_before_a_snapshot():
+    storage = _SlowStorage()
+    searcher = make_searcher(storage)
+    searcher.suggest("trial_0")
+    began = time.perf_counter()
+    for epoch in range(1, 6):
+        searcher.on_trial_result("trial_0", {METRIC: 1.0 / epoch, "training_iteration": epoch})
+    assert time.perf_counter() - began < 0.5  # five writes of 0.2 s each are not waited for
+    searcher.__getstate__()  # what Tune pickles: only after every value is stored
+    assert trials_of(storage)[0].intermediate_values == {e: 1.0 / e for e in range(1, 6)}
 
 
 def test_results_for_a_trial_already_finished_in_the_storage_are_ignored(tmp_path, sqlite_url):
