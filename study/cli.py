@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from study.interrupts import EXIT_INTERRUPTED
+from study.interrupts import EXIT_INTERRUPTED, sigterm_interrupts
 from study.request import RequestError
 from study.stores import add_store_options, environment_tracking_uri, tracking_uri
 from study.study_commands import add_study_commands
@@ -310,7 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the one place every command's absent --tracking-uri falls back, as MLflow's do
         args.tracking_uri = environment_tracking_uri()
     try:
-        return args.handler(args)
+        with sigterm_interrupts():  # `kill PID` ends a command as Ctrl-C does
+            return args.handler(args)
     except RequestError as error:
         # library checks name the field; the user typed the flag
         flag = "--" + error.field.replace("_", "-")

@@ -14,12 +14,18 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
-__all__ = ["EXIT_INTERRUPTED", "StopSignal", "StudyInterrupted", "stop_signals"]
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "StopSignal",
+    "StudyInterrupted",
+    "sigterm_interrupts",
+    "stop_signals",
+]
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -77,3 +83,26 @@ def stop_signals() -> Iterator[StopSignal]:
             os.environ.pop(_TUNE_SIGINT, None)
         else:
             os.environ[_TUNE_SIGINT] = previous_tune
+
+
+@contextmanager
+def sigterm_interrupts(
+    interruption: Callable[[], KeyboardInterrupt] = KeyboardInterrupt,
+) -> Iterator[None]:
+    """SIGTERM raises ``interruption()`` in the block, as Ctrl-C raises KeyboardInterrupt.
+
+    A command then ends the same way for both, also outside a study (loading data,
+    starting Ray, a suite's retraining); :func:`stop_signals` takes over inside one.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_number: int, _frame: FrameType | None) -> None:
+        raise interruption()
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

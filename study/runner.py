@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,6 +89,10 @@ def start_ray(address: str | None) -> bool:
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
         logging.ERROR
     )
+    # ray.init replaces the SIGTERM handler with a plain exit; a caller's own handler
+    # (a suite's: SIGTERM stops it as Ctrl-C does) must survive it
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous_sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
     try:
         if address:
             ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
@@ -95,6 +101,8 @@ def start_ray(address: str | None) -> bool:
     except (ConnectionError, RuntimeError, ValueError) as error:
         target = address or "a local Ray"
         raise ConnectionError(f"cannot start or reach Ray at {target}: {error}") from None
+    if callable(previous_sigterm):
+        signal.signal(signal.SIGTERM, previous_sigterm)
     return True
 
 

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from study.interrupts import EXIT_INTERRUPTED, StudyInterrupted
+from study.interrupts import EXIT_INTERRUPTED, StudyInterrupted, sigterm_interrupts
 from study.stores import DEFAULT_STORE, store_flags
 from study.suite_workers import SuiteWorkersFailed
 
@@ -76,7 +72,7 @@ def _command_run(args: argparse.Namespace) -> int:
     suite = load_suite(args.file)
     store = store_flags(store=args.store, uri=args.tracking_uri)
     try:
-        with _sigterm_interrupts(suite.name):
+        with sigterm_interrupts(lambda: StudyInterrupted(f"suite {suite.name}", "SIGTERM")):
             progress = run_suite(
                 suite,
                 store=args.store,
@@ -103,23 +99,6 @@ def _command_run(args: argparse.Namespace) -> int:
         f"`actmix-study suite report {shlex.quote(args.file)}{store} --out results/{suite.name}`"
     )
     return 0
-
-
-@contextmanager
-def _sigterm_interrupts(name: str) -> Iterator[None]:
-    """SIGTERM stops a suite as Ctrl-C does, also outside a study (retraining, scoring)."""
-
-    def stop(_number: int, _frame: object) -> None:
-        raise StudyInterrupted(f"suite {name}", "SIGTERM")
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _command_status(args: argparse.Namespace) -> int:

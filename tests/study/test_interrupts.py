@@ -61,3 +61,15 @@ def test_without_a_signal_nothing_is_recorded_and_the_handlers_come_back(handler
         _tune_started(handlers)
     assert received.name is None and handlers == []
     assert signal.getsignal(signal.SIGTERM).__name__ == "before"
+
+
+def test_sigterm_interrupts_like_ctrl_c_inside_the_block_only():
+    import time
+
+    from study.interrupts import sigterm_interrupts
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), sigterm_interrupts():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # interrupted long before
+    assert signal.getsignal(signal.SIGTERM) == before

@@ -383,8 +383,8 @@ study: {trials: 2, epochs: 400}
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("stop", "jobs", "to_group"),
-    [(signal.SIGINT, 1, True), (signal.SIGTERM, 2, False)],
-    ids=["ctrl-c-to-the-group", "sigterm-to-the-command-with-two-drivers"],
+    [(signal.SIGINT, 1, True), (signal.SIGTERM, 1, False), (signal.SIGTERM, 2, False)],
+    ids=["ctrl-c-to-the-group", "sigterm-to-the-command", "sigterm-with-two-drivers"],
 )
 def test_a_signal_during_retraining_stops_the_suite_as_interrupted(tmp_path, stop, jobs, to_group):
     """Outside any study (a reference retraining), Ctrl-C and SIGTERM stop the suite with
