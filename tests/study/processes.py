@@ -35,8 +35,16 @@ T = TypeVar("T")
 
 
 def study_command(*argv: str) -> list[str]:
-    """``actmix-study ARGV`` with this interpreter, whether or not the script is on PATH."""
-    return [sys.executable, "-c", "import sys; from study.cli import main; sys.exit(main())", *argv]
+    """``actmix-study ARGV`` with this interpreter, whether or not the script is on PATH.
+
+    The command takes SIGINT as a terminal's foreground command does, even when the tests
+    run in a background job (``make test &``), whose children inherit SIGINT ignored.
+    """
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from study.cli import main; sys.exit(main())"
+    )
+    return [sys.executable, "-c", code, *argv]
 
 
 def answers(url: str) -> bool:

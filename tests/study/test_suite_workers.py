@@ -114,6 +114,7 @@ def test_each_stop_signal_reaches_each_worker_exactly_once(tmp_path):
         for log in logs:
             wait_until(lambda log=log: Path(f"{log}.ready").exists(), 30, "worker ready")
         received = StopSignal()
+        before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
         with _forwarded_signals(workers, received):
             os.kill(os.getpid(), signal.SIGINT)  # what a terminal's Ctrl-C does to us
             time.sleep(0.2)
@@ -128,7 +129,7 @@ def test_each_stop_signal_reaches_each_worker_exactly_once(tmp_path):
         for log in logs:
             assert log.read_text().split() == ["SIGINT", "SIGTERM"]
         # the handlers are ours no more once the workers are done
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
     finally:
         for worker in workers:
             worker.kill()
