@@ -14,6 +14,9 @@ __all__ = ["ENVIRONMENT_DEFAULTS", "apply_environment_defaults"]
 ENVIRONMENT_DEFAULTS: dict[str, str] = {
     # artifact-upload progress bars would interleave with the trial table
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # with a tracking server MLflow prints two "View run/experiment at" lines for every run
+    # it ends, 2 x trials lines between the study's own; the summary names the parent run
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
     # no usage reports from a research cluster (nor the prompt about them)
     "RAY_USAGE_STATS_ENABLED": "0",
     # Tune's TensorBoard logger chokes on list-valued final results (per-fold scores);
