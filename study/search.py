@@ -196,6 +196,8 @@ class OptunaSearcher(Searcher):
             pickle.dump(self.__getstate__(), file)
 
     def restore(self, checkpoint_path: str) -> None:
+        # the file is the one `save` wrote into the study's own store, beside the state Tune
+        # itself unpickles on restore: never user input (the sampler's state needs pickle)
         with open(checkpoint_path, "rb") as file:
             self.__setstate__(pickle.load(file))
         # the sampler's generator is back where it was at the snapshot; its next draws

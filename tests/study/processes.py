@@ -25,6 +25,7 @@ __all__ = [
     "free_port",
     "is_running",
     "kill_survivors",
+    "signal_when_ready",
     "start_in_own_group",
     "stop_group",
     "study_command",
@@ -85,6 +86,44 @@ def start_in_own_group(
             env=None if env is None else dict(env),
             start_new_session=True,
         )
+
+
+def signal_when_ready(
+    command: Sequence[str],
+    *,
+    log: Path,
+    env: Mapping[str, str],
+    ready: Callable[[str], bool],
+    what: str,
+    stop: signal.Signals,
+    to_group: bool = True,
+    timeout: float = 240.0,
+    grace: float = 60.0,
+) -> tuple[int, list[int]]:
+    """Start ``command`` in a group of its own; once ``ready(output)``, send it ``stop``
+    (to the whole group, or to the command alone) and wait for it to exit.
+
+    Returns the exit code and the pids of what it spawned that outlived it by ``grace``
+    seconds (killed then). The command must still run when it is ready.
+    """
+    driver = start_in_own_group(command, log=log, env=env)
+    spawned: dict[int, int] = {}
+    survivors: list[int] = []
+    try:
+        wait_until(lambda: driver.poll() is not None or ready(log.read_text()), timeout, what)
+        assert driver.poll() is None, log.read_text()[-3000:]
+        spawned = descendants(driver.pid)
+        if to_group:
+            os.killpg(driver.pid, stop)
+        else:
+            driver.send_signal(stop)
+        code = driver.wait(timeout=120)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+            driver.wait()
+        survivors = kill_survivors(spawned, wait=grace)  # workers with groups of their own
+    return code, survivors
 
 
 def stop_group(leader: subprocess.Popen, *, grace: float = 60.0) -> None:

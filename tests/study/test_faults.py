@@ -15,11 +15,8 @@ from mlflow.tracking import MlflowClient
 
 from study.cli import main
 from tests.study.processes import (
-    descendants,
-    kill_survivors,
-    start_in_own_group,
+    signal_when_ready,
     study_command,
-    wait_until,
 )
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -66,26 +63,15 @@ def _run_until_a_trial_finished(
     ``ready(output)``), send ``stop`` to the driver's process group. Returns the exit code
     and the driver's output."""
     log = tmp_path / "driver.log"
-    command = command or study_command("run", "--name", name, *args)
-    ready = ready or (lambda output: "finished val_rmse_mean" in output)
-    driver = start_in_own_group(command, log=log, env=env)
-    spawned: dict[int, int] = {}
-    try:
-        wait_until(
-            lambda: driver.poll() is not None or ready(log.read_text()),
-            240,
-            what,
-            every=1,
-        )
-        assert driver.poll() is None, log.read_text()
-        spawned = descendants(driver.pid)
-        os.killpg(driver.pid, stop)
-        code = driver.wait(timeout=120)
-    finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
-            driver.wait()
-        kill_survivors(spawned, wait=30)  # any Ray worker that was given a group of its own
+    code, _ = signal_when_ready(
+        command or study_command("run", "--name", name, *args),
+        log=log,
+        env=env,
+        ready=ready or (lambda output: "finished val_rmse_mean" in output),
+        what=what,
+        stop=stop,
+        grace=30,
+    )
     return code, log.read_text()
 
 

@@ -310,11 +310,8 @@ def test_a_suite_killed_mid_study_continues_without_duplicates(tmp_path):
     from mlflow.tracking import MlflowClient
 
     from tests.study.processes import (
-        descendants,
-        kill_survivors,
-        start_in_own_group,
+        signal_when_ready,
         study_command,
-        wait_until,
     )
 
     _regression_frame(90, 2).to_csv(tmp_path / "reg.csv", index=False)
@@ -322,23 +319,17 @@ def test_a_suite_killed_mid_study_continues_without_duplicates(tmp_path):
     store = tmp_path / "store"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     command = study_command("suite", "run", str(path), "--store", str(store))
-    log = tmp_path / "driver.log"
-    driver = start_in_own_group(command, log=log, env=env)
-    spawned: dict[int, int] = {}
-    try:
-        # kill once a study has a finished trial and more under way
-        wait_until(
-            lambda: driver.poll() is not None or "finished val_rmse_mean" in log.read_text(),
-            300,
-            "a finished trial of the first study",
-            every=1,
-        )
-        assert driver.poll() is None, log.read_text()[-3000:]
-        spawned = descendants(driver.pid)
-    finally:
-        os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait()
-        kill_survivors(spawned, wait=30)
+    # kill -9 once a study has a finished trial and more under way
+    signal_when_ready(
+        command,
+        log=tmp_path / "driver.log",
+        env=env,
+        ready=lambda output: "finished val_rmse_mean" in output,
+        what="a finished trial of the first study",
+        stop=signal.SIGKILL,
+        timeout=300,
+        grace=30,
+    )
     suite = load_suite(path)
     assert suite_progress(suite, store=str(store)).started  # a study was cut off
 
@@ -392,11 +383,8 @@ def test_a_signal_during_retraining_stops_the_suite_as_interrupted(tmp_path, sto
     import os
 
     from tests.study.processes import (
-        descendants,
-        kill_survivors,
-        start_in_own_group,
+        signal_when_ready,
         study_command,
-        wait_until,
     )
 
     _regression_frame(4000, 4).to_csv(tmp_path / "reg.csv", index=False)
@@ -405,27 +393,15 @@ def test_a_signal_during_retraining_stops_the_suite_as_interrupted(tmp_path, sto
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     command = study_command("suite", "run", str(path), "--store", str(store), "--jobs", str(jobs))
     log = tmp_path / "driver.log"
-    driver = start_in_own_group(command, log=log, env=env)
-    spawned: dict[int, int] = {}
-    try:
-        wait_until(
-            lambda: driver.poll() is not None or log.read_text().count("retraining on") == jobs,
-            240,
-            "retraining under way",
-            every=0.5,
-        )
-        assert driver.poll() is None, log.read_text()[-3000:]
-        spawned = descendants(driver.pid)
-        if to_group:
-            os.killpg(driver.pid, stop)
-        else:
-            driver.send_signal(stop)
-        code = driver.wait(timeout=120)
-    finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
-            driver.wait()
-        survivors = kill_survivors(spawned, wait=60)
+    code, survivors = signal_when_ready(
+        command,
+        log=log,
+        env=env,
+        ready=lambda output: output.count("retraining on") == jobs,
+        what="retraining under way",
+        stop=stop,
+        to_group=to_group,
+    )
     output = log.read_text()
     assert code == 130, output[-3000:]
     assert f"suite stopped: interrupted ({stop.name})" in output
