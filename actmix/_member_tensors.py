@@ -47,7 +47,7 @@ class MemberTensors:
 
     ``x_*: [M, rows_max, features]``; ``y_*: [M, rows_max]``. Member ``k`` takes
     ``member_steps[k]`` minibatches per epoch, the longest member ``steps``;
-    ``valid: [M, steps * batch_size]`` marks real (not padding) positions.
+    ``valid: [M, steps * batch_size]`` is 1.0 at real positions, 0.0 at padding.
     """
 
     x_train: torch.Tensor
@@ -88,6 +88,6 @@ class MemberTensors:
             batch_size=batch_size,
             member_steps=member_steps,
             steps=steps,
-            valid=(positions < torch.tensor(train_rows)[:, None]).to(device),
+            valid=(positions < torch.tensor(train_rows)[:, None]).to(device, torch.float32),
             member_index=torch.arange(len(data), device=device)[:, None],
         )

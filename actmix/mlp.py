@@ -15,6 +15,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from actmix._dropout import dropout, random_dropout_keys
 from actmix.activations import ActivationLayer, make_activation
 from actmix.activations.base import joint_inputs
 
@@ -119,10 +120,9 @@ class MLP(nn.Module):
                         values = torch.rand(target.shape, generator=generator)
                         target.copy_(values.mul_(2 * bound).sub_(bound))
 
-    def forward(
-        self, x: torch.Tensor, *, generators: Sequence[torch.Generator] | None = None
-    ) -> torch.Tensor:
-        """Forward pass; ``generators`` (one per member) draw dropout masks in training."""
+    def forward(self, x: torch.Tensor, *, dropout_keys: torch.Tensor | None = None) -> torch.Tensor:
+        """Forward pass; in training, ``dropout_keys: [members, hidden layers]`` (int32)
+        choose the dropout masks (see ``actmix._dropout``), drawn at random when None."""
         squeeze = x.dim() == 2
         if squeeze:
             if self.members != 1:
@@ -131,30 +131,20 @@ class MLP(nn.Module):
         hidden = x
         last = len(self.weights) - 1
         extra = joint_inputs(self.activation_layers(), x.dtype)
+        keys = None
+        if self.training and self.dropout > 0:
+            keys = (
+                random_dropout_keys(self.members, last, x.device)
+                if dropout_keys is None
+                else dropout_keys
+            )
         for index, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
             hidden = torch.baddbmm(bias, hidden, weight)
             if index < last:
                 hidden = self.activations[index](hidden, **extra[index])
-                if self.training and self.dropout > 0:
-                    hidden = hidden * self._dropout_mask(hidden, generators)
+                if keys is not None:
+                    hidden = dropout(hidden, keys[:, index], self.dropout)
         return hidden.squeeze(0) if squeeze else hidden
-
-    def _dropout_mask(
-        self, hidden: torch.Tensor, generators: Sequence[torch.Generator] | None
-    ) -> torch.Tensor:
-        keep = 1.0 - self.dropout
-        shape = hidden.shape[1:]
-        if generators is None:
-            uniform = torch.rand(hidden.shape, device=hidden.device, dtype=hidden.dtype)
-        else:
-            # one generator per member, so a member's masks do not depend on the others
-            uniform = torch.stack(
-                [
-                    torch.rand(shape, generator=g, device=hidden.device, dtype=hidden.dtype)
-                    for g in generators
-                ]
-            )
-        return (uniform < keep).to(hidden.dtype).div_(keep)
 
     # --- activation protocol, aggregated over layers -------------------------------------
 

@@ -9,7 +9,6 @@ step counts and the decision to update at all are per member.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
 
 import torch
 from torch import nn
@@ -22,9 +21,11 @@ class MemberAdamW:
 
     With every member updating, each member follows exactly
     ``clip_grad_norm_(member_params, grad_clip)`` then ``torch.optim.AdamW``.
-    The update runs as ``torch._foreach_*`` calls over all parameters (per-member
-    factors broadcast from ``[M, 1, ...]`` views): a small MLP's step is dominated
-    by per-operation overhead, not arithmetic.
+    A small MLP's step is dominated by per-operation overhead, not arithmetic, so
+    the gradients are gathered into one ``[M, P]`` tensor per step and the Adam
+    moments live in two such tensors (``exp_avg``, ``exp_avg_sq``): clipping and
+    the update are a dozen operations whatever the number of parameters, and only
+    gathering the gradients and applying the update touch each parameter.
     """
 
     def __init__(
@@ -41,12 +42,16 @@ class MemberAdamW:
         # plain tensors to torch._foreach_*, whose stubs take list[Tensor] (invariant)
         self.params: list[torch.Tensor] = [*decayed, *not_decayed]
         self.decayed: list[torch.Tensor] = list(decayed)
+        if any(p.shape[0] != members for p in self.params):
+            raise ValueError(f"every parameter must have a leading dimension of {members}")
         self.weight_decay = weight_decay
         self.betas, self.eps, self.grad_clip = betas, eps, grad_clip
         device = self.params[0].device
         self.steps = torch.zeros(members, device=device)
-        self.exp_avg = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        # columns of the flat [M, P] layout: parameter i is columns offsets[i]:offsets[i+1]
+        self._sizes = [p[0].numel() for p in self.params]
+        self.exp_avg = torch.zeros(members, sum(self._sizes), device=device)
+        self.exp_avg_sq = torch.zeros_like(self.exp_avg)
         # per-member factors [M] are viewed as [M, 1, ...] once per rank, not per parameter
         self._ranks = [p.dim() for p in self.params]
 
@@ -59,40 +64,64 @@ class MemberAdamW:
         views = {rank: values.view(-1, *([1] * (rank - 1))) for rank in set(ranks)}
         return [views[rank] for rank in ranks]
 
+    def _flat_gradients(self) -> torch.Tensor:
+        """``[M, P]``: every parameter's gradient (zeros where there is none), side by side."""
+        return torch.cat(
+            [
+                (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(len(p), -1)
+                for p in self.params
+            ],
+            dim=1,
+        )
+
+    def _per_parameter(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """Views of ``flat: [M, P]`` shaped like each parameter."""
+        return [
+            part.view(p.shape)
+            for part, p in zip(flat.split(self._sizes, dim=1), self.params, strict=True)
+        ]
+
     @torch.no_grad()
     def step(self, stepping: torch.Tensor, lr: float) -> None:
         """Update members where ``stepping: [M] bool`` is true; leave the others untouched."""
         beta1, beta2 = self.betas
-        ranks = self._ranks
         mask = stepping.to(self.steps.dtype)
+        grads = self._flat_gradients()
         # a fill, not a multiply by the mask: a diverged member's NaN gradient times 0 is NaN
-        frozen = self._broadcast(~stepping, ranks)
-        grads = [
-            p.grad.masked_fill(still, 0.0) if p.grad is not None else torch.zeros_like(p)
-            for p, still in zip(self.params, frozen, strict=True)
-        ]
+        grads.masked_fill_(~stepping[:, None], 0.0)
         if self.grad_clip is not None:
-            # never the start value 0 of sum(): there is at least one parameter
-            squared = cast(torch.Tensor, sum(g.pow(2).flatten(1).sum(dim=1) for g in grads))
             # same formula as torch.nn.utils.clip_grad_norm_
-            coefficient = (self.grad_clip / (squared.sqrt() + 1e-6)).clamp_(max=1.0)
-            torch._foreach_mul_(grads, self._broadcast(coefficient, ranks))
+            norm = torch.linalg.vector_norm(grads, dim=1, keepdim=True)
+            grads.mul_((self.grad_clip / (norm + 1e-6)).clamp_(max=1.0))
         self.steps += mask
         steps = self.steps.clamp(min=1.0)
-        step_size = lr / (1.0 - beta1**steps) * mask
-        bias_correction2_sqrt = (1.0 - beta2**steps).sqrt()
+        step_size = (lr / (1.0 - beta1**steps) * mask)[:, None]
+        bias_correction2_sqrt = (1.0 - beta2**steps).sqrt_()[:, None]
         if self.decayed and self.weight_decay:
             decay = 1.0 - lr * self.weight_decay * mask
-            torch._foreach_mul_(self.decayed, self._broadcast(decay, ranks[: len(self.decayed)]))
-        keep1 = 1.0 - (1.0 - beta1) * mask  # beta where stepping, 1 (no decay) where not
-        keep2 = 1.0 - (1.0 - beta2) * mask
-        torch._foreach_mul_(self.exp_avg, self._broadcast(keep1, ranks))
-        torch._foreach_add_(self.exp_avg, grads, alpha=1.0 - beta1)
-        torch._foreach_mul_(self.exp_avg_sq, self._broadcast(keep2, ranks))
-        torch._foreach_addcmul_(self.exp_avg_sq, grads, grads, value=1.0 - beta2)
-        denominators = torch._foreach_sqrt(self.exp_avg_sq)
-        torch._foreach_div_(denominators, self._broadcast(bias_correction2_sqrt, ranks))
-        torch._foreach_add_(denominators, self.eps)
-        updates = torch._foreach_div(self.exp_avg, denominators)
-        torch._foreach_mul_(updates, self._broadcast(step_size, ranks))
-        torch._foreach_sub_(self.params, updates)
+            ranks = self._ranks[: len(self.decayed)]
+            torch._foreach_mul_(self.decayed, self._broadcast(decay, ranks))
+        # beta where stepping, 1 (no decay) where not
+        self.exp_avg.mul_((1.0 - (1.0 - beta1) * mask)[:, None]).add_(grads, alpha=1.0 - beta1)
+        self.exp_avg_sq.mul_((1.0 - (1.0 - beta2) * mask)[:, None])
+        self.exp_avg_sq.addcmul_(grads, grads, value=1.0 - beta2)
+        denominator = self.exp_avg_sq.sqrt().div_(bias_correction2_sqrt).add_(self.eps)
+        update = torch.div(self.exp_avg, denominator).mul_(step_size)
+        torch._foreach_sub_(self.params, self._per_parameter(update))
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The optimiser's state: step counts and both moments, for checkpoints."""
+        return {"steps": self.steps, "exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq}
+
+    def load_state_tensors(self, state: dict[str, torch.Tensor | list[torch.Tensor]]) -> None:
+        """Load what ``state_tensors`` gave (moments saved per parameter are accepted too)."""
+        for name, live in self.state_tensors().items():
+            saved = state[name]
+            if isinstance(saved, list):  # older checkpoints kept one tensor per parameter
+                saved = torch.cat([t.reshape(len(t), -1) for t in saved], dim=1)
+            if saved.shape != live.shape:
+                raise ValueError(
+                    f"checkpoint's optimizer {name} has shape {tuple(saved.shape)},"
+                    f" this model needs {tuple(live.shape)}"
+                )
+            live.copy_(saved)

@@ -2,8 +2,9 @@
 
 Data lives in tensors on the device; minibatches are index slices; metrics are
 computed once per epoch on whole validation tensors. Member ``k`` draws its own
-minibatches (and dropout masks) from its own generator, so it trains exactly as
-a single-member run with the same seed would.
+minibatches from its own generator and its dropout masks from a hash keyed by
+its seed (``actmix._dropout``), so it trains exactly as a single-member run with
+the same seed would.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from actmix._checkpoint import restore, snapshot
+from actmix._dropout import epoch_dropout_keys
 from actmix._early_stopping import EarlyStopping, MemberOutcome
 from actmix._member_tensors import MemberTensors, stack_padded
 from actmix.config import TrainConfig
@@ -39,7 +41,6 @@ __all__ = [
 
 Device = str  # "auto" | "cpu" | "cuda" | "cuda:N"
 _VAL_CHUNK = 8192  # rows per member per validation forward pass (bounds peak memory)
-_DROPOUT_STREAM = 1_000_003  # offsets a member's dropout generator from its shuffling one
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,30 +151,33 @@ class _Schedule:
         )
 
 
-def _training_loss(
-    model: MLP,
-    output: torch.Tensor,
-    target: torch.Tensor,
-    mask: torch.Tensor,
-    entropy_weight: float,
-    task: Task,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(data_loss, total, rows)`` per member ``[M]`` of one minibatch.
-
-    ``data_loss`` is the mean loss over the member's real rows; ``total`` adds the
-    entropy penalty and the activations' regularisers (what is minimised).
-    """
-    rows = mask.sum(dim=1)
-    data_loss = (_row_loss(output, target, task) * mask).sum(dim=1) / rows.clamp(min=1.0)
-    total = data_loss
+def _penalties(model: MLP, entropy_weight: float) -> torch.Tensor | None:
+    """The entropy penalty plus the activations' regularisers, ``[M]``; None if there are none."""
+    total = model.regularization()
     if entropy_weight > 0:
         entropy = model.entropy()
         if entropy is not None:
-            total = total + entropy_weight * entropy
-    regularization = model.regularization()
-    if regularization is not None:
-        total = total + regularization
-    return data_loss, total, rows
+            weighted = entropy_weight * entropy
+            total = weighted if total is None else total + weighted
+    return total
+
+
+def _epoch_batches(
+    tensors: MemberTensors, shufflers: Sequence[torch.Generator], training: Sequence[bool]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every minibatch of one epoch, gathered at once: ``x: [M, steps * batch, features]``
+    and ``y: [M, steps * batch]``, in each training member's own shuffled order."""
+    members = len(training)
+    # each member's permutation of its own rows, padded to steps * batch
+    order = torch.zeros(members, tensors.steps * tensors.batch_size, dtype=torch.int64)
+    for k in range(members):
+        if training[k]:
+            member_rows = tensors.train_rows[k]
+            order[k, :member_rows] = torch.randperm(member_rows, generator=shufflers[k])
+    order = order.to(tensors.x_train.device)
+    return tensors.x_train[tensors.member_index, order], tensors.y_train[
+        tensors.member_index, order
+    ]
 
 
 def _train_epoch(
@@ -181,52 +185,46 @@ def _train_epoch(
     tensors: MemberTensors,
     optimizer: MemberAdamW,
     shufflers: Sequence[torch.Generator],
-    dropout_generators: Sequence[torch.Generator],
+    dropout_keys: torch.Tensor,
     training: Sequence[bool],
     schedule: _Schedule,
     task: Task,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One pass over the ``training`` members' rows.
+    """One pass over the ``training`` members' rows; ``dropout_keys: [steps, M, layers]``.
 
     Returns the mean training loss ``[M]`` and which members met a non-finite loss ``[M]``.
     """
     model.train()
-    members, batch, device = len(training), tensors.batch_size, tensors.x_train.device
-    # each member's permutation of its own rows, padded to steps * batch
-    order = torch.zeros(members, tensors.steps * batch, dtype=torch.int64)
-    for k in range(members):
-        if training[k]:
-            member_rows = tensors.train_rows[k]
-            order[k, :member_rows] = torch.randperm(member_rows, generator=shufflers[k])
-    order = order.to(device)
+    batch, device = tensors.batch_size, tensors.x_train.device
+    x_epoch, y_epoch = _epoch_batches(tensors, shufflers, training)
     has_batch = [
-        [training[k] and step < tensors.member_steps[k] for k in range(members)]
+        [training[k] and step < tensors.member_steps[k] for k in range(len(training))]
         for step in range(tensors.steps)
     ]
     stepping_by_step = torch.tensor(has_batch, device=device)
-    loss_sum = torch.zeros(members, device=device)
-    nonfinite = torch.zeros(members, dtype=torch.bool, device=device)
+    # real rows of training members weigh 1, padding and resting members 0
+    weights = tensors.valid * torch.tensor(training, device=device)[:, None]
+    rows_by_step = weights.view(len(training), tensors.steps, batch).sum(dim=2)
+    inverse_rows = 1.0 / rows_by_step.clamp(min=1.0)
+    loss_sum = torch.zeros(len(training), device=device)
+    # summed over the epoch: non-finite at the end iff some step's loss was
+    total_sum = torch.zeros(len(training), device=device)
     for step in range(tensors.steps):
         columns = slice(step * batch, (step + 1) * batch)
-        index = order[:, columns]
         stepping = stepping_by_step[step]
-        # members without a minibatch this step draw no dropout noise, as in a single run
-        generators = [g if has_batch[step][k] else None for k, g in enumerate(dropout_generators)]
-        output = model(tensors.x_train[tensors.member_index, index], generators=generators)
-        data_loss, total, rows = _training_loss(
-            model,
-            output,
-            tensors.y_train[tensors.member_index, index],
-            tensors.valid[:, columns].to(torch.float32),
-            schedule.entropy_weight,
-            task,
-        )
+        output = model(x_epoch[:, columns], dropout_keys=dropout_keys[step])
+        row_loss = _row_loss(output, y_epoch[:, columns], task) * weights[:, columns]
+        summed = row_loss.sum(dim=1)
+        total = summed * inverse_rows[:, step]
+        penalties = _penalties(model, schedule.entropy_weight)
+        if penalties is not None:
+            total = total + penalties
         optimizer.zero_grad()
         total.sum().backward()
         optimizer.step(stepping, schedule.lr)
-        loss_sum += torch.where(stepping, data_loss.detach() * rows, 0.0)
-        nonfinite |= stepping & ~torch.isfinite(total.detach())
-    return loss_sum / torch.tensor(tensors.train_rows, device=device), nonfinite
+        loss_sum += summed.detach()
+        total_sum += torch.where(stepping, total.detach(), 0.0)
+    return loss_sum / torch.tensor(tensors.train_rows, device=device), ~torch.isfinite(total_sum)
 
 
 class _Validation(NamedTuple):
@@ -343,9 +341,6 @@ def fit(
     batch_size = effective_batch_size(config.batch_size, min(len(d.y_train) for d in data))
     tensors = MemberTensors.build(data, model.spec["in_features"], task, batch_size, target_device)
     shufflers = [torch.Generator().manual_seed(d.seed) for d in data]
-    dropout_generators = [
-        torch.Generator(device=target_device).manual_seed(d.seed + _DROPOUT_STREAM) for d in data
-    ]
     decayed, not_decayed = model.parameter_groups()
     optimizer = MemberAdamW(
         decayed,
@@ -357,9 +352,7 @@ def fit(
     best_state = {name: t.detach().clone() for name, t in model.state_dict().items()}
     progress, first_epoch = EarlyStopping.fresh(model.members), 0
     if resume_from is not None:
-        first_epoch, progress = restore(
-            resume_from, model, optimizer, best_state, shufflers, dropout_generators
-        )
+        first_epoch, progress = restore(resume_from, model, optimizer, best_state, shufflers)
     history: list[EpochRecord] = []
 
     for epoch in range(first_epoch, config.epochs):
@@ -368,8 +361,11 @@ def fit(
         schedule = _Schedule.at(epoch, config)
         model.set_temperature(schedule.temperature)
         trained = tuple(progress.active)
+        dropout_keys = epoch_dropout_keys(
+            model.seeds, epoch, tensors.steps, len(model.activations), target_device
+        )
         train_loss, nonfinite = _train_epoch(
-            model, tensors, optimizer, shufflers, dropout_generators, trained, schedule, task
+            model, tensors, optimizer, shufflers, dropout_keys, trained, schedule, task
         )
         validation = _validate(model, tensors, task)
         improved = progress.update(
@@ -382,9 +378,7 @@ def fit(
         _keep_improved(best_state, model, improved)
         checkpoint = None
         if checkpoint_every and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == config.epochs):
-            checkpoint = snapshot(
-                epoch + 1, model, optimizer, best_state, progress, shufflers, dropout_generators
-            )
+            checkpoint = snapshot(epoch + 1, model, optimizer, best_state, progress, shufflers)
         record = _epoch_record(
             epoch, task, schedule, trained, train_loss, validation, progress, checkpoint
         )

@@ -183,7 +183,7 @@ def _training_memory(
         "saved_for_backward": _storage_bytes(saved),
         "parameters": _storage_bytes(parameters),
         "gradients": _storage_bytes([p.grad for p in parameters if p.grad is not None]),
-        "optimizer_state": _storage_bytes([*optimizer.exp_avg, *optimizer.exp_avg_sq]),
+        "optimizer_state": _storage_bytes([optimizer.exp_avg, optimizer.exp_avg_sq]),
     }
     memory["training_total"] = sum(memory.values())
     if device.type == "cuda":

@@ -22,16 +22,13 @@ Set the environment variable ``ACTMIX_COMPILE=0`` to always use eager kernels
 from __future__ import annotations
 
 import functools
-import os
-import types
-import warnings
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from actmix._kernels import COMPILE_ENV, KernelCache, kernel_cache
 from actmix.activations.base import ActivationLayer
 
 __all__ = [
@@ -46,7 +43,6 @@ __all__ = [
 
 BASIS_FUNCTIONS: tuple[str, ...] = ("sin", "tanh", "relu", "identity", "sigmoid", "silu")
 DEFAULT_BASIS: tuple[str, ...] = ("sin", "tanh", "relu", "identity")
-COMPILE_ENV = "ACTMIX_COMPILE"
 
 
 # --- the math, as plain tensor functions (eager, or compiled per basis tuple) ---------------
@@ -147,105 +143,6 @@ def _mix_backward(
     return grad_z, torch.stack(grad_alpha, dim=-1) if need_alpha else None
 
 
-# --- choosing compiled or eager kernels -------------------------------------------------------
-
-
-class _Kernels(NamedTuple):
-    forward: Callable[..., torch.Tensor]
-    backward: Callable[..., tuple[torch.Tensor | None, torch.Tensor | None]]
-
-
-_EAGER = _Kernels(_mix_forward, _mix_backward)
-_ENV_OFF = frozenset({"0", "false", "no", "off"})
-_ENV_VALID = _ENV_OFF | {"", "1", "true", "yes", "on"}
-
-
-def _own_code_copy(function: Callable[..., Any], basis: tuple[str, ...]) -> Callable[..., Any]:
-    """``function`` with a code object of its own.
-
-    Dynamo caches compiled graphs, and counts its recompile limit (8), per code
-    object; a copy per basis tuple keeps one tuple's dtype/shape variants from
-    using up another's.
-    """
-    name = f"{function.__name__}__{'_'.join(basis)}"
-    code = function.__code__.replace(co_name=name)
-    return types.FunctionType(code, function.__globals__, name)
-
-
-class KernelCache:
-    """Compiled forward/backward kernels per basis tuple, and whether compiling failed.
-
-    After the first failure (``error`` is set) every call runs the eager kernels.
-    ``reset()`` forgets both, e.g. between tests. ``min_elements``: below this many
-    elements of ``z`` a compiled call's fixed cost (guards, a parallel region)
-    outweighs what fusion saves, so eager kernels run instead.
-    """
-
-    def __init__(self, *, min_elements: int = 16_384) -> None:
-        self.min_elements = min_elements
-        self.error: str | None = None
-        self._kernels: dict[tuple[str, ...], _Kernels] = {}
-
-    def reset(self) -> None:
-        """Drop every compiled kernel and any earlier compile failure."""
-        self._kernels.clear()
-        self.error = None
-
-    def compile_allowed(self) -> bool:
-        """False when ``ACTMIX_COMPILE`` turns compiling off or an earlier compile failed."""
-        setting = os.environ.get(COMPILE_ENV, "").strip().lower()
-        if setting not in _ENV_VALID:
-            raise ValueError(
-                f"{COMPILE_ENV}={os.environ[COMPILE_ENV]!r} is not understood; use 0 or 1"
-            )
-        return setting not in _ENV_OFF and self.error is None
-
-    def run(self, kind: str, basis: tuple[str, ...], *args: Any) -> Any:
-        """Call the ``kind`` ("forward"/"backward") kernel on ``args``, compiled where it pays.
-
-        ``args[0]`` is a full-size ``[M, B, H]`` tensor (``z`` or ``grad_out``).
-        """
-        use_compiled = (
-            args[0].numel() >= self.min_elements
-            and self.compile_allowed()
-            # inside an outer torch.compile, dynamo traces the plain functions itself
-            and not torch.compiler.is_compiling()
-        )
-        if use_compiled:
-            try:
-                return getattr(self._compiled(basis), kind)(*args, basis)
-            except torch.OutOfMemoryError:
-                raise
-            except Exception as error:  # whatever breaks in compiling: eager still works
-                self._fall_back(error)
-        return getattr(_EAGER, kind)(*args, basis)
-
-    def _compiled(self, basis: tuple[str, ...]) -> _Kernels:
-        kernels = self._kernels.get(basis)
-        if kernels is None:
-            # dynamic=True: one graph serves every batch size and member count (> 1)
-            kernels = _Kernels(
-                *(
-                    torch.compile(_own_code_copy(function, basis), dynamic=True)
-                    for function in (_mix_forward, _mix_backward)
-                )
-            )
-            self._kernels[basis] = kernels
-        return kernels
-
-    def _fall_back(self, error: Exception) -> None:
-        first_line = next(iter(str(error).strip().splitlines()), "")
-        self.error = f"{type(error).__name__}: {first_line}"
-        warnings.warn(
-            f"ActMix fell back to eager kernels: torch.compile failed ({self.error})",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-
-
-kernel_cache = KernelCache()  # the one every ActMix layer in this process uses
-
-
 @functools.lru_cache(maxsize=64)
 def _omega_tensor(omega: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """``omega`` as a 0-d tensor: a compiled kernel takes it as a plain input, where a Python
@@ -267,7 +164,12 @@ class _ActMixFunction(torch.autograd.Function):
         # detached, so compiled kernels do not guard (and recompile) on requires_grad
         z, alpha = z.detach(), alpha.detach()
         return kernel_cache.run(
-            "forward", basis, z, _alpha_layout(alpha), _omega_tensor(omega, z.dtype, z.device)
+            _mix_forward,
+            basis,
+            z,
+            _alpha_layout(alpha),
+            _omega_tensor(omega, z.dtype, z.device),
+            basis,
         )
 
     @staticmethod
@@ -278,7 +180,7 @@ class _ActMixFunction(torch.autograd.Function):
         grad_out = grad_out.detach().contiguous()
         need_z, need_alpha = ctx.needs_input_grad[:2]
         grad_z, grad_alpha = kernel_cache.run(
-            "backward",
+            _mix_backward,
             ctx.basis,
             grad_out,
             z,
@@ -286,6 +188,7 @@ class _ActMixFunction(torch.autograd.Function):
             _omega_tensor(ctx.omega, z.dtype, z.device),
             need_z,
             need_alpha,
+            ctx.basis,
         )
         return grad_z, grad_alpha, None, None
 

@@ -51,18 +51,25 @@ def test_weight_decay_goes_to_linear_weights_only():
     assert any("logits" in n for n in names) and any("biases" in n for n in names)
 
 
-def test_dropout_masks_follow_member_generators():
-    model = MLP(4, 1, (32,), "relu", members=2, dropout=0.5)
+def test_dropout_masks_follow_member_keys():
+    model = MLP(4, 1, (32, 32), "relu", members=2, dropout=0.5)
     model.train()
     x = torch.randn(1, 9, 4).expand(2, 9, 4)
     with torch.no_grad():
-        model.weights[0][1].copy_(model.weights[0][0])
-        model.biases[0][1].copy_(model.biases[0][0])
-        model.weights[1][1].copy_(model.weights[1][0])
-        model.biases[1][1].copy_(model.biases[1][0])
-    same = [torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)]
-    out = model(x, generators=same)
+        for parameter in model.parameters():
+            parameter[1].copy_(parameter[0])
+    same = torch.tensor([[3, 4], [3, 4]], dtype=torch.int32)
+    out = model(x, dropout_keys=same)
     assert torch.equal(out[0], out[1])
+    assert torch.equal(model(x, dropout_keys=same), out)
+    # another key for member 1's second layer alone changes member 1 alone
+    other = torch.tensor([[3, 4], [3, 5]], dtype=torch.int32)
+    changed = model(x, dropout_keys=other)
+    assert torch.equal(changed[0], out[0]) and not torch.equal(changed[1], out[1])
+    # without keys, training draws fresh masks; evaluation drops nothing
+    assert not torch.equal(model(x), model(x))
+    model.eval()
+    assert torch.equal(model(x), model(x))
 
 
 def test_entropy_is_none_without_a_mixture():

@@ -173,7 +173,7 @@ def test_bad_inputs():
 
 def test_resume_from_a_checkpoint_continues_exactly(tmp_path):
     # a learning rate high enough that validation losses bounce: early stopping matters
-    config = dataclasses.replace(CONFIG, lr=0.05, patience=3)
+    config = dataclasses.replace(CONFIG, lr=0.08, patience=3)
     members = _regression_members([70, 64])
     straight = _model(members)
     straight_result = fit(straight, members, config, task="regression", device="cpu")
