@@ -16,14 +16,24 @@ and a mask); ``_lowbias32_numpy`` is the same function on uint32 arrays.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from actmix._kernels import kernel_cache
 
-__all__ = ["dropout", "epoch_dropout_keys", "random_dropout_keys"]
+__all__ = [
+    "DropoutMask",
+    "apply_dropout",
+    "dropout",
+    "dropout_mask",
+    "epoch_dropout_keys",
+    "masked_scale",
+    "random_dropout_keys",
+]
 
 # the hash's constants as int32 (two's complement); see _lowbias32_numpy for the uint32 forms
 _MULTIPLY_1 = 0x7FEB352D
@@ -50,7 +60,7 @@ def _lowbias32_numpy(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def _masked_scale(
+def masked_scale(
     h: torch.Tensor, keys: torch.Tensor, threshold: torch.Tensor, scale: torch.Tensor
 ) -> torch.Tensor:
     """``h * mask * scale``; ``h: [M, B, H]``, ``keys: [M, 1, 1]`` int32, 0-d others."""
@@ -65,25 +75,49 @@ class _Dropout(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, keys, threshold, scale):
         ctx.save_for_backward(keys, threshold, scale)
-        return kernel_cache.run(_masked_scale, (), h.detach(), keys, threshold, scale)
+        return kernel_cache.run(masked_scale, (), h.detach(), keys, threshold, scale)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         keys, threshold, scale = ctx.saved_tensors
-        grad = kernel_cache.run(_masked_scale, (), grad_out.contiguous(), keys, threshold, scale)
+        grad = kernel_cache.run(masked_scale, (), grad_out.contiguous(), keys, threshold, scale)
         return grad, None, None, None
+
+
+class DropoutMask(NamedTuple):
+    """What ``masked_scale`` needs besides the tensor: ``keys: [M, 1, 1]`` int32, and the
+    keep threshold (int32) and the scale ``1 / (1 - p)`` as 0-d tensors."""
+
+    keys: torch.Tensor
+    threshold: torch.Tensor
+    scale: torch.Tensor
+
+
+@functools.lru_cache(maxsize=64)
+def _constants(p: float, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
+    # tensors, not Python numbers: a compiled kernel takes them as inputs (no recompiles)
+    keep = 1.0 - p
+    threshold = torch.tensor(round(keep * (1 << _FRACTION_BITS)), dtype=torch.int32)
+    return threshold.to(device), torch.tensor(1.0 / keep, dtype=dtype).to(device)
+
+
+def dropout_mask(keys: torch.Tensor, p: float, like: torch.Tensor) -> DropoutMask:
+    """The mask of probability ``p`` given by ``keys: [M]`` for tensors like ``like``."""
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {p}")
+    return DropoutMask(keys.view(-1, 1, 1), *_constants(float(p), like.dtype, like.device))
+
+
+def apply_dropout(h: torch.Tensor, mask: DropoutMask) -> torch.Tensor:
+    """``h: [M, B, H]`` through the dropout ``mask``."""
+    return _Dropout.apply(h, *mask)
 
 
 def dropout(h: torch.Tensor, keys: torch.Tensor, p: float) -> torch.Tensor:
     """Zero each element of ``h: [M, B, H]`` with probability ``p``, scale the rest by
     ``1 / (1 - p)``; member ``m``'s mask is a function of ``keys[m]`` (int32) alone."""
-    if not 0 <= p < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {p}")
-    keep = 1.0 - p
-    threshold = torch.tensor(round(keep * (1 << _FRACTION_BITS)), dtype=torch.int32)
-    scale = torch.tensor(1.0 / keep, dtype=h.dtype)
-    return _Dropout.apply(h, keys.view(-1, 1, 1), threshold.to(h.device), scale.to(h.device))
+    return apply_dropout(h, dropout_mask(keys, p, h))
 
 
 def epoch_dropout_keys(

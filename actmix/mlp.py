@@ -15,7 +15,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from actmix._dropout import dropout, random_dropout_keys
+from actmix._dropout import DropoutMask, apply_dropout, dropout_mask, random_dropout_keys
 from actmix.activations import ActivationLayer, make_activation
 from actmix.activations.base import joint_inputs
 
@@ -133,17 +133,34 @@ class MLP(nn.Module):
         extra = joint_inputs(self.activation_layers(), x.dtype)
         keys = None
         if self.training and self.dropout > 0:
-            keys = (
-                random_dropout_keys(self.members, last, x.device)
-                if dropout_keys is None
-                else dropout_keys
-            )
+            if dropout_keys is None:
+                keys = random_dropout_keys(self.members, last, x.device)
+            elif tuple(dropout_keys.shape) != (self.members, last):
+                raise ValueError(
+                    f"dropout_keys must be [members={self.members}, hidden layers={last}],"
+                    f" got {list(dropout_keys.shape)}"
+                )
+            else:
+                keys = dropout_keys
+        # layers that can, keep less for backward by running with the next product
+        fuse = self.training and torch.is_grad_enabled()
+        pending: tuple[ActivationLayer, DropoutMask | None] | None = None
         for index, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
-            hidden = torch.baddbmm(bias, hidden, weight)
-            if index < last:
-                hidden = self.activations[index](hidden, **extra[index])
-                if keys is not None:
-                    hidden = dropout(hidden, keys[:, index], self.dropout)
+            if pending is None:
+                hidden = torch.baddbmm(bias, hidden, weight)
+            else:
+                hidden = pending[0].linear_after(hidden, weight, bias, pending[1])
+                pending = None
+            if index == last:
+                break
+            layer = self.activation_layers()[index]
+            mask = None if keys is None else dropout_mask(keys[:, index], self.dropout, hidden)
+            if fuse and layer.fuses_linear:
+                pending = (layer, mask)
+                continue
+            hidden = layer(hidden, **extra[index])
+            if mask is not None:
+                hidden = apply_dropout(hidden, mask)
         return hidden.squeeze(0) if squeeze else hidden
 
     # --- activation protocol, aggregated over layers -------------------------------------

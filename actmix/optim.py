@@ -13,7 +13,40 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from actmix._kernels import kernel_cache
+
 __all__ = ["MemberAdamW"]
+
+
+def _adam_update(
+    grads: torch.Tensor,
+    stepping: torch.Tensor,
+    exp_avg: torch.Tensor,
+    exp_avg_sq: torch.Tensor,
+    factors: torch.Tensor,
+    constants: torch.Tensor,
+    clip: bool,
+) -> torch.Tensor:
+    """Clip ``grads: [M, P]`` per member, advance both moments in place and return the
+    Adam update ``[M, P]`` (zero where not ``stepping``).
+
+    ``factors: [M, 4]``: per member, what multiplies ``exp_avg`` and ``exp_avg_sq``
+    (beta, or 1 where not stepping), the step size and the second bias correction's
+    root. ``constants``: ``[1 - beta1, 1 - beta2, eps, grad_clip]``. Tensors, not
+    numbers, so one compiled copy serves every learning rate and setting; and the
+    per-member powers stay out of the per-element loop.
+    """
+    keep1, keep2, step_size, correction2 = factors[:, :, None].unbind(dim=1)
+    one_minus_beta1, one_minus_beta2, eps, grad_clip = constants.unbind()
+    # where, not a multiply by a mask: a diverged member's NaN gradient times 0 is NaN
+    grads = torch.where(stepping[:, None], grads, 0.0)
+    if clip:
+        # same formula as torch.nn.utils.clip_grad_norm_
+        norm = torch.linalg.vector_norm(grads, dim=1, keepdim=True)
+        grads = grads * (grad_clip / (norm + 1e-6)).clamp(max=1.0)
+    exp_avg.mul_(keep1).add_(one_minus_beta1 * grads)
+    exp_avg_sq.mul_(keep2).add_(one_minus_beta2 * grads * grads)
+    return exp_avg / (exp_avg_sq.sqrt() / correction2 + eps) * step_size
 
 
 class MemberAdamW:
@@ -24,8 +57,9 @@ class MemberAdamW:
     A small MLP's step is dominated by per-operation overhead, not arithmetic, so
     the gradients are gathered into one ``[M, P]`` tensor per step and the Adam
     moments live in two such tensors (``exp_avg``, ``exp_avg_sq``): clipping and
-    the update are a dozen operations whatever the number of parameters, and only
-    gathering the gradients and applying the update touch each parameter.
+    the update are one compiled kernel (``actmix._kernels``) whatever the number of
+    parameters, and only weight decay, gathering the gradients and applying the
+    update touch each parameter.
     """
 
     def __init__(
@@ -52,6 +86,9 @@ class MemberAdamW:
         self._sizes = [p[0].numel() for p in self.params]
         self.exp_avg = torch.zeros(members, sum(self._sizes), device=device)
         self.exp_avg_sq = torch.zeros_like(self.exp_avg)
+        self._constants = torch.tensor(
+            [1.0 - betas[0], 1.0 - betas[1], eps, grad_clip or 0.0], device=device
+        )
         # per-member factors [M] are viewed as [M, 1, ...] once per rank, not per parameter
         self._ranks = [p.dim() for p in self.params]
 
@@ -84,29 +121,34 @@ class MemberAdamW:
     @torch.no_grad()
     def step(self, stepping: torch.Tensor, lr: float) -> None:
         """Update members where ``stepping: [M] bool`` is true; leave the others untouched."""
-        beta1, beta2 = self.betas
-        mask = stepping.to(self.steps.dtype)
-        grads = self._flat_gradients()
-        # a fill, not a multiply by the mask: a diverged member's NaN gradient times 0 is NaN
-        grads.masked_fill_(~stepping[:, None], 0.0)
-        if self.grad_clip is not None:
-            # same formula as torch.nn.utils.clip_grad_norm_
-            norm = torch.linalg.vector_norm(grads, dim=1, keepdim=True)
-            grads.mul_((self.grad_clip / (norm + 1e-6)).clamp_(max=1.0))
-        self.steps += mask
-        steps = self.steps.clamp(min=1.0)
-        step_size = (lr / (1.0 - beta1**steps) * mask)[:, None]
-        bias_correction2_sqrt = (1.0 - beta2**steps).sqrt_()[:, None]
         if self.decayed and self.weight_decay:
-            decay = 1.0 - lr * self.weight_decay * mask
+            decay = 1.0 - lr * self.weight_decay * stepping.to(self.exp_avg.dtype)
             ranks = self._ranks[: len(self.decayed)]
             torch._foreach_mul_(self.decayed, self._broadcast(decay, ranks))
-        # beta where stepping, 1 (no decay) where not
-        self.exp_avg.mul_((1.0 - (1.0 - beta1) * mask)[:, None]).add_(grads, alpha=1.0 - beta1)
-        self.exp_avg_sq.mul_((1.0 - (1.0 - beta2) * mask)[:, None])
-        self.exp_avg_sq.addcmul_(grads, grads, value=1.0 - beta2)
-        denominator = self.exp_avg_sq.sqrt().div_(bias_correction2_sqrt).add_(self.eps)
-        update = torch.div(self.exp_avg, denominator).mul_(step_size)
+        beta1, beta2 = self.betas
+        mask = stepping.to(self.steps.dtype)
+        self.steps += mask
+        count = self.steps.clamp(min=1.0)
+        factors = torch.stack(
+            [
+                1.0 - (1.0 - beta1) * mask,  # beta where stepping, 1 (no decay) where not
+                1.0 - (1.0 - beta2) * mask,
+                lr / (1.0 - beta1**count) * mask,
+                (1.0 - beta2**count).sqrt(),
+            ],
+            dim=1,
+        )
+        update = kernel_cache.run(
+            _adam_update,
+            ("clipped",) if self.grad_clip is not None else (),
+            self._flat_gradients(),
+            stepping,
+            self.exp_avg,
+            self.exp_avg_sq,
+            factors,
+            self._constants,
+            self.grad_clip is not None,
+        )
         torch._foreach_sub_(self.params, self._per_parameter(update))
 
     def state_tensors(self) -> dict[str, torch.Tensor]:

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from actmix._dropout import DropoutMask, masked_scale
 from actmix._kernels import COMPILE_ENV, KernelCache, kernel_cache
 from actmix.activations.base import ActivationLayer
 
@@ -113,14 +114,14 @@ def _mix_backward(
     need_alpha: bool,
     basis: tuple[str, ...],
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """``grad_z: [M, B, H]`` and ``grad_alpha: [M, H, K]`` (None where not needed)."""
+    """``grad_z: [M, B, H]`` and ``grad_alpha_t: [K, M, 1, H]`` (None where not needed)."""
     slope_sum = None  # sum_k alpha_k phi_k'(z) over bases with a varying slope: [M, B, H]
     constant_slope = None  # the same over bases with a constant slope: [M, 1, H]
     grad_alpha = []
     for k, name in enumerate(basis):
         value, slope = _basis_value_and_slope(name, z, omega)
         if need_alpha:
-            grad_alpha.append((grad_out * value).sum(dim=1))
+            grad_alpha.append((grad_out * value).sum(dim=1, keepdim=True))
         if not need_z:
             continue
         if isinstance(slope, float):
@@ -140,7 +141,49 @@ def _mix_backward(
             if constant_slope is not None:
                 slope_sum.add_(constant_slope)
             grad_z = slope_sum.mul_(grad_out)
-    return grad_z, torch.stack(grad_alpha, dim=-1) if need_alpha else None
+    return grad_z, torch.stack(grad_alpha) if need_alpha else None
+
+
+def _mix_dropped(
+    z: torch.Tensor,
+    alpha_t: torch.Tensor,
+    omega: torch.Tensor,
+    keys: torch.Tensor,
+    threshold: torch.Tensor,
+    scale: torch.Tensor,
+    basis: tuple[str, ...],
+) -> torch.Tensor:
+    """The mixture with dropout applied (see ``actmix._dropout``)."""
+    return masked_scale(_mix_forward(z, alpha_t, omega, basis), keys, threshold, scale)
+
+
+def _mix_backward_recomputing(
+    grad_mixed: torch.Tensor,
+    z: torch.Tensor,
+    alpha_t: torch.Tensor,
+    omega: torch.Tensor,
+    basis: tuple[str, ...],
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
+    """``grad_z``, ``grad_alpha`` and the mixture itself, from the same basis values."""
+    grad_z, grad_alpha = _mix_backward(grad_mixed, z, alpha_t, omega, True, True, basis)
+    return grad_z, grad_alpha, _mix_forward(z, alpha_t, omega, basis)
+
+
+def _mix_backward_recomputing_dropped(
+    grad_dropped: torch.Tensor,
+    z: torch.Tensor,
+    alpha_t: torch.Tensor,
+    omega: torch.Tensor,
+    keys: torch.Tensor,
+    threshold: torch.Tensor,
+    scale: torch.Tensor,
+    basis: tuple[str, ...],
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
+    """As ``_mix_backward_recomputing`` through dropout: the mask is recomputed too."""
+    grad_mixed = masked_scale(grad_dropped, keys, threshold, scale)
+    grad_z, grad_alpha = _mix_backward(grad_mixed, z, alpha_t, omega, True, True, basis)
+    mixed = masked_scale(_mix_forward(z, alpha_t, omega, basis), keys, threshold, scale)
+    return grad_z, grad_alpha, mixed
 
 
 @functools.lru_cache(maxsize=64)
@@ -155,42 +198,100 @@ def _alpha_layout(alpha: torch.Tensor) -> torch.Tensor:
     return alpha.permute(2, 0, 1).unsqueeze(2).contiguous()
 
 
+def _scaled_logits_t(logits: torch.Tensor, temperature: torch.Tensor) -> torch.Tensor:
+    """``logits / T`` in the kernels' layout ``[K, M, 1, H]``.
+
+    Softmaxes then run over the leading dimension, each step over whole ``[M, 1, H]``
+    blocks: over a trailing dimension of 4, torch's CPU softmax is not vectorised
+    and costs many times more.
+    """
+    return _alpha_layout(logits) / temperature.view(1, -1, 1, 1)
+
+
 class _ActMixFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, z, alpha, omega, basis):
-        # z: [M, B, H]; alpha: [M, H, K]
-        ctx.save_for_backward(z, alpha)
+    def forward(ctx, z, alpha_t, omega, basis):
+        # z: [M, B, H]; alpha_t: [K, M, 1, H] contiguous
+        ctx.save_for_backward(z, alpha_t)
         ctx.omega, ctx.basis = omega, basis
         # detached, so compiled kernels do not guard (and recompile) on requires_grad
-        z, alpha = z.detach(), alpha.detach()
-        return kernel_cache.run(
-            _mix_forward,
-            basis,
-            z,
-            _alpha_layout(alpha),
-            _omega_tensor(omega, z.dtype, z.device),
-            basis,
-        )
+        z, alpha_t = z.detach(), alpha_t.detach()
+        omega_t = _omega_tensor(omega, z.dtype, z.device)
+        return kernel_cache.run(_mix_forward, basis, z, alpha_t, omega_t, basis)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
-        z, alpha = (t.detach() for t in ctx.saved_tensors)
+        z, alpha_t = (t.detach() for t in ctx.saved_tensors)
         # the gradient of ``out.sum()``, say, arrives expanded (stride 0)
         grad_out = grad_out.detach().contiguous()
         need_z, need_alpha = ctx.needs_input_grad[:2]
-        grad_z, grad_alpha = kernel_cache.run(
+        grad_z, grad_alpha_t = kernel_cache.run(
             _mix_backward,
             ctx.basis,
             grad_out,
             z,
-            _alpha_layout(alpha),
+            alpha_t,
             _omega_tensor(ctx.omega, z.dtype, z.device),
             need_z,
             need_alpha,
             ctx.basis,
         )
-        return grad_z, grad_alpha, None, None
+        return grad_z, grad_alpha_t, None, None
+
+
+class _MixLinearFunction(torch.autograd.Function):
+    """``baddbmm(bias, dropout(ActMix(z)), weight)`` as one node that keeps ``z``, not the
+    mixture: backward recomputes the mixture in the kernel that computes ``grad_z``
+    (which evaluates every basis function anyway) and takes the weight gradient from it."""
+
+    @staticmethod
+    def forward(ctx, z, alpha_t, weight, bias, omega, basis, keys, threshold, scale):
+        ctx.save_for_backward(z, alpha_t, weight, keys, threshold, scale)
+        ctx.omega, ctx.basis = omega, basis
+        z, alpha_t = z.detach(), alpha_t.detach()
+        omega_t = _omega_tensor(omega, z.dtype, z.device)
+        if keys is None:
+            mixed = kernel_cache.run(_mix_forward, basis, z, alpha_t, omega_t, basis)
+        else:
+            mixed = kernel_cache.run(
+                _mix_dropped, basis, z, alpha_t, omega_t, keys, threshold, scale, basis
+            )
+        return torch.baddbmm(bias.detach(), mixed, weight.detach())
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        z, alpha_t, weight, keys, threshold, scale = ctx.saved_tensors
+        alpha_t = alpha_t.detach()
+        omega_t = _omega_tensor(ctx.omega, z.dtype, z.device)
+        grad_mixed = torch.bmm(grad_out, weight.detach().transpose(1, 2))
+        if keys is None:
+            grad_z, grad_alpha, mixed = kernel_cache.run(
+                _mix_backward_recomputing,
+                ctx.basis,
+                grad_mixed,
+                z.detach(),
+                alpha_t,
+                omega_t,
+                ctx.basis,
+            )
+        else:
+            grad_z, grad_alpha, mixed = kernel_cache.run(
+                _mix_backward_recomputing_dropped,
+                ctx.basis,
+                grad_mixed,
+                z.detach(),
+                alpha_t,
+                omega_t,
+                keys,
+                threshold,
+                scale,
+                ctx.basis,
+            )
+        grad_weight = torch.bmm(mixed.transpose(1, 2), grad_out)
+        grad_bias = grad_out.sum(dim=1, keepdim=True)
+        return grad_z, grad_alpha, grad_weight, grad_bias, None, None, None, None, None
 
 
 def actmix_function(
@@ -206,7 +307,7 @@ def actmix_function(
         raise ValueError(
             f"alpha has {alpha.shape[-1]} mixing weights per neuron for {len(basis)} bases"
         )
-    return _ActMixFunction.apply(z, alpha, float(omega), basis)
+    return _ActMixFunction.apply(z, _alpha_layout(alpha), float(omega), basis)
 
 
 def _check_basis(basis: Sequence[str]) -> tuple[str, ...]:
@@ -234,6 +335,7 @@ class ActMix(ActivationLayer):
     """
 
     temperature: torch.Tensor  # buffer [members, 1, 1]
+    fuses_linear = True
 
     def __init__(
         self,
@@ -263,18 +365,42 @@ class ActMix(ActivationLayer):
     def set_temperature(self, temperature: float) -> None:
         self.temperature.fill_(temperature)
 
+    def _mixing_weights_t(self) -> torch.Tensor:
+        """``alpha`` in the kernels' layout ``[K, M, 1, H]``."""
+        return torch.softmax(_scaled_logits_t(self.logits, self.temperature), dim=0)
+
     def mixing_weights(self) -> torch.Tensor:
         """Mixing coefficients ``alpha: [members, width, K]`` at the current temperature."""
-        return torch.softmax(self.logits / self.temperature, dim=-1)
+        return self._mixing_weights_t().squeeze(2).permute(1, 2, 0)
 
     def entropy(self) -> torch.Tensor:
         """Mean over neurons of ``-sum_k alpha log alpha``: ``[members]``."""
-        log_alpha = torch.log_softmax(self.logits / self.temperature, dim=-1)
-        return -(log_alpha.exp() * log_alpha).sum(dim=-1).mean(dim=-1)
+        log_alpha = torch.log_softmax(_scaled_logits_t(self.logits, self.temperature), dim=0)
+        return -(log_alpha.exp() * log_alpha).sum(dim=0).mean(dim=(-2, -1))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         # the basis was checked at construction; skip actmix_function's checks
-        return _ActMixFunction.apply(z, self.mixing_weights(), self.omega_0, self.basis)
+        return _ActMixFunction.apply(z, self._mixing_weights_t(), self.omega_0, self.basis)
+
+    def linear_after(
+        self,
+        z: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor,
+        mask: DropoutMask | None,
+    ) -> torch.Tensor:
+        keys, threshold, scale = (None, None, None) if mask is None else mask
+        return _MixLinearFunction.apply(
+            z,
+            self._mixing_weights_t(),
+            weight,
+            bias,
+            self.omega_0,
+            self.basis,
+            keys,
+            threshold,
+            scale,
+        )
 
     def describe(self) -> dict[str, object]:
         return {

@@ -13,11 +13,28 @@ from typing import Any
 import torch
 from torch import nn
 
+from actmix._dropout import DropoutMask
+
 __all__ = ["ActivationLayer", "FixedActivation", "joint_inputs"]
 
 
 class ActivationLayer(nn.Module):
     """Base class with no-op defaults; trainable activations override what applies."""
+
+    # whether ``linear_after`` exists: the network then calls it in training instead
+    # of the layer, dropout and the next product one by one
+    fuses_linear = False
+
+    def linear_after(
+        self,
+        z: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor,
+        mask: DropoutMask | None,
+    ) -> torch.Tensor:
+        """``baddbmm(bias, dropout(self(z)), weight)``, keeping less for backward than the
+        three steps would (``mask``: the dropout mask, None without dropout)."""
+        raise NotImplementedError(f"{type(self).__name__} has no fused linear path")
 
     def set_temperature(self, temperature: float) -> None:  # noqa: ARG002 - protocol default
         """Called by the trainer each epoch; only temperature-driven layers care."""

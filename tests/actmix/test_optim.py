@@ -1,12 +1,27 @@
+import pytest
 import torch
 
+from actmix import _kernels
+from actmix._kernels import kernel_cache
 from actmix.optim import MemberAdamW
+
+
+@pytest.fixture(params=[False, True], ids=["eager", "compiled"])
+def compiled(request, monkeypatch):
+    """Run the update eagerly, or compiled even for these tiny parameters."""
+    monkeypatch.setenv(_kernels.COMPILE_ENV, "1" if request.param else "0")
+    monkeypatch.setattr(kernel_cache, "min_elements", 0)
+    kernel_cache.reset()
+    yield request.param
+    assert kernel_cache.error is None
+    kernel_cache.reset()
 
 
 def _loss(x, weight, bias):
     return (x @ weight + bias).pow(3).sum()
 
 
+@pytest.mark.usefixtures("compiled")
 def test_one_member_matches_torch_adamw_with_clipping():
     torch.manual_seed(0)
     weight = torch.nn.Parameter(torch.randn(1, 5, 3))
@@ -34,6 +49,7 @@ def test_one_member_matches_torch_adamw_with_clipping():
     assert torch.allclose(bias[0], ref_bias, atol=1e-5)
 
 
+@pytest.mark.usefixtures("compiled")
 def test_frozen_member_is_untouched_even_with_nan_gradients():
     weight = torch.nn.Parameter(torch.ones(2, 3, 1))
     optimizer = MemberAdamW([weight], [], members=2, weight_decay=0.5, grad_clip=1.0)
@@ -44,6 +60,7 @@ def test_frozen_member_is_untouched_even_with_nan_gradients():
     assert optimizer.steps.tolist() == [1.0, 0.0]
 
 
+@pytest.mark.usefixtures("compiled")
 def test_clipping_norm_is_per_member():
     # member 0 has a huge gradient; member 1's small one must not be scaled by it
     a = torch.nn.Parameter(torch.zeros(2, 1, 1))
