@@ -7,10 +7,12 @@
 2. One epoch of 10-fold CV on power_plant with the seed's ActMix configuration
    (widths 128-128, batch 128): (a) ``fit`` with the 10 folds as one 10-member network,
    (b) 10 sequential single-member ``fit`` calls, (c) a conventional PyTorch loop
-   (``DataLoader``, ``torch.optim.AdamW``, ``.item()`` per batch, validation DataLoader).
+   (``DataLoader``, ``torch.optim.AdamW``, ``.item()`` per batch, validation DataLoader);
+   the epoch's floors (matrix products alone, and ActMix's kernels alone); (a) with 2
+   threads; the first fit of a fresh process (``benchmarks/trainer_folds.py``).
 3. PASS/FAIL against the speed and memory targets (see benchmarks/README.md).
 
-    .venv/bin/python benchmarks/trainer.py [--quick] [--threads N] [--out PATH]
+    .venv/bin/python benchmarks/trainer.py [--quick] [--threads N] [--out PATH] [--label TEXT]
 
 ``--out`` defaults to benchmarks/results/trainer.json.
 """
@@ -18,34 +20,21 @@
 from __future__ import annotations
 
 import argparse
-import functools
-import itertools
 import json
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from trainer_folds import FULL, QUICK, Settings, benchmark_folds, first_fit, synchronize
 
-from actmix import (
-    MLP,
-    FoldArrays,
-    MemberData,
-    TemperatureSchedule,
-    TrainConfig,
-    fit,
-    load_dataset,
-    make_folds,
-    prepare_fold,
-)
-from actmix.activations.actmix import COMPILE_ENV
+from actmix import MLP
+from actmix._kernels import COMPILE_ENV
 from actmix.optim import MemberAdamW
 from actmix.trainer import resolve_device
 
@@ -53,19 +42,6 @@ STEP_WIDTHS = (256, 256, 256)
 STEP_INPUTS = 16
 STEP_BATCHES = (256, 4096)
 DROPOUT = 0.1  # the default configuration's, for the second memory figure
-FOLDS = 10
-# the seed's ActMix configuration (its README and defaults), trained for one epoch
-SEED_WIDTHS = (128, 128)
-SEED_DROPOUT = 0.1
-SEED_ACTIVATION = {"relu_bias": 1.5, "omega_0": 1.0}
-SEED_TRAIN = TrainConfig(
-    epochs=1,
-    batch_size=128,
-    lr=1e-3,
-    weight_decay=1e-4,
-    grad_clip=0.5,
-    temperature=TemperatureSchedule(initial=1.0, final=0.01, anneal_epochs=150),
-)
 TRAINABLE = ("apa", "aglu", "prepu", "ditac")  # the seed papers' activations
 TRAINABLE_BATCH = 256
 TARGETS = {
@@ -77,25 +53,6 @@ TARGETS = {
     # the matrix products alone over the batched epoch: what is not overhead
     "efficiency_min": 0.6,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """How long to measure: full run or --quick smoke run."""
-
-    windows: int  # timed windows per model, interleaved
-    window_seconds: float  # rough length of one window
-    fold_repeats: int  # timed repeats of each way to train the folds (median)
-    timed_folds: int  # folds timed for the sequential and DataLoader ways
-
-
-FULL = Settings(windows=9, window_seconds=0.6, fold_repeats=3, timed_folds=FOLDS)
-QUICK = Settings(windows=3, window_seconds=0.15, fold_repeats=1, timed_folds=2)
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # --- 1. one training step: ReLU vs ActMix -----------------------------------------------------
@@ -130,10 +87,10 @@ def _interleaved_windows(
     for step in steps.values():  # warm-up, includes any compilation
         for _ in range(3):
             step()
-    _synchronize(device)
+    synchronize(device)
     started = time.perf_counter()
     next(iter(steps.values()))()
-    _synchronize(device)
+    synchronize(device)
     per_window = max(2, int(settings.window_seconds / (time.perf_counter() - started)))
     seconds: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(settings.windows):
@@ -141,7 +98,7 @@ def _interleaved_windows(
             started = time.perf_counter()
             for _ in range(per_window):
                 step()
-            _synchronize(device)
+            synchronize(device)
             seconds[name].append((time.perf_counter() - started) / per_window)
     return seconds
 
@@ -169,7 +126,7 @@ def _training_memory(
         return tensor
 
     if device.type == "cuda":
-        _synchronize(device)
+        synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         loss = model(x).square().mean()
@@ -187,7 +144,7 @@ def _training_memory(
     }
     memory["training_total"] = sum(memory.values())
     if device.type == "cuda":
-        _synchronize(device)
+        synchronize(device)
         memory["cuda_peak_allocated"] = torch.cuda.max_memory_allocated(device)
     return memory
 
@@ -247,181 +204,6 @@ def benchmark_trainable_steps(settings: Settings, device: torch.device) -> dict[
             ),
             "memory_bytes": _training_memory(model, optimizer, x, device),
         }
-    return results
-
-
-# --- 2. ten folds of power_plant, three ways --------------------------------------------------
-
-
-def _fold_arrays() -> list[FoldArrays]:
-    dataset = load_dataset("power_plant")
-    splits = make_folds(dataset, k=FOLDS, seed=0)
-    return [prepare_fold(dataset, fold) for fold in splits.folds]
-
-
-def _member(arrays: FoldArrays, seed: int) -> MemberData:
-    return MemberData(
-        x_train=arrays.x_train,
-        y_train=arrays.y_train,
-        x_val=arrays.x_val,
-        y_val=arrays.y_val,
-        seed=seed,
-        target_std=arrays.target_std,
-    )
-
-
-def _seed_mlp(in_features: int, members: int, seeds: Sequence[int], **options: Any) -> MLP:
-    return MLP(
-        in_features,
-        1,
-        SEED_WIDTHS,
-        "actmix",
-        dropout=SEED_DROPOUT,
-        members=members,
-        activation_options=SEED_ACTIVATION,
-        seed=list(seeds),
-        **options,
-    )
-
-
-def train_batched(folds: Sequence[FoldArrays], device: torch.device) -> None:
-    """(a) All folds as one ``len(folds)``-member network, one ``fit`` call."""
-    widths = [arrays.n_features for arrays in folds]
-    model = _seed_mlp(max(widths), len(folds), range(len(folds)), member_inputs=widths)
-    members = [_member(arrays, seed) for seed, arrays in enumerate(folds)]
-    fit(model, members, SEED_TRAIN, task="regression", device=device.type)
-
-
-def train_sequential(folds: Sequence[FoldArrays], device: torch.device) -> None:
-    """(b) One single-member ``fit`` call per fold."""
-    for seed, arrays in enumerate(folds):
-        model = _seed_mlp(arrays.n_features, 1, [seed])
-        fit(model, [_member(arrays, seed)], SEED_TRAIN, task="regression", device=device.type)
-
-
-def train_dataloader(folds: Sequence[FoldArrays], device: torch.device) -> None:
-    """(c) The conventional loop: DataLoader batches, AdamW, ``.item()`` metrics per batch."""
-    config = SEED_TRAIN
-    for seed, arrays in enumerate(folds):
-        torch.manual_seed(seed)  # dropout masks come from the global generator here
-        train_loader = DataLoader(
-            TensorDataset(torch.from_numpy(arrays.x_train), torch.from_numpy(arrays.y_train)),
-            batch_size=config.batch_size,
-            shuffle=True,
-            generator=torch.Generator().manual_seed(seed),
-        )
-        val_loader = DataLoader(
-            TensorDataset(torch.from_numpy(arrays.x_val), torch.from_numpy(arrays.y_val)),
-            batch_size=config.batch_size,
-        )
-        model = _seed_mlp(arrays.n_features, 1, [seed]).to(device)
-        decayed, not_decayed = model.parameter_groups()
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": decayed, "weight_decay": config.weight_decay},
-                {"params": not_decayed, "weight_decay": 0.0},
-            ],
-            lr=config.lr,
-        )
-        for _epoch in range(config.epochs):
-            model.set_temperature(config.temperature.initial)
-            model.train()
-            train_losses, train_errors = [], []
-            for x, y in train_loader:
-                x, y = x.to(device), y.to(device)
-                prediction = model(x).squeeze(-1)
-                loss = F.mse_loss(prediction, y)
-                optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-                train_losses.append(loss.item())
-                train_errors.append((prediction - y).abs().mean().item())
-            model.eval()
-            val_losses = []
-            with torch.no_grad():
-                for x, y in val_loader:
-                    x, y = x.to(device), y.to(device)
-                    val_losses.append(F.mse_loss(model(x).squeeze(-1), y).item())
-
-
-def _median_seconds(run: Callable[[], None], repeats: int, device: torch.device) -> float:
-    seconds = []
-    for _ in range(repeats):
-        _synchronize(device)
-        started = time.perf_counter()
-        run()
-        _synchronize(device)
-        seconds.append(time.perf_counter() - started)
-    return statistics.median(seconds)
-
-
-def matmul_floor(folds: Sequence[FoldArrays], device: torch.device, repeats: int) -> float:
-    """Seconds of the batched epoch's matrix products alone: same shapes, same step count.
-
-    Per training step a forward ``baddbmm`` per layer and, backward, one ``bmm`` for each
-    weight gradient and one for each layer's input gradient (not the first layer's); per
-    validation batch the forward products. Inputs are random: the values do not change
-    the time of a product.
-    """
-    members, batch = len(folds), SEED_TRAIN.batch_size
-    sizes = [max(arrays.n_features for arrays in folds), *SEED_WIDTHS, 1]
-    train_steps = -(-max(len(a.y_train) for a in folds) // batch)
-    val_steps = -(-max(len(a.y_val) for a in folds) // batch)
-    generator = torch.Generator().manual_seed(0)
-
-    def tensor(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=generator).to(device)
-
-    weights = [tensor(members, a, b) for a, b in itertools.pairwise(sizes)]
-    biases = [tensor(members, 1, b) for b in sizes[1:]]
-    inputs = [tensor(members, batch, a) for a in sizes[:-1]]
-    grads = [tensor(members, batch, b) for b in sizes[1:]]
-
-    def epoch() -> None:
-        for _ in range(train_steps):
-            for x, w, b in zip(inputs, weights, biases, strict=True):
-                torch.baddbmm(b, x, w)
-            for layer, (x, w, g) in enumerate(zip(inputs, weights, grads, strict=True)):
-                torch.bmm(x.transpose(1, 2), g)
-                if layer:
-                    torch.bmm(g, w.transpose(1, 2))
-        for _ in range(val_steps):
-            for x, w, b in zip(inputs, weights, biases, strict=True):
-                torch.baddbmm(b, x, w)
-
-    epoch()  # warm-up
-    return _median_seconds(epoch, repeats, device)
-
-
-def benchmark_folds(settings: Settings, device: torch.device) -> dict[str, Any]:
-    """Samples/s (training rows of one epoch over the wall time, validation included)."""
-    folds = _fold_arrays()
-    subset = folds[: settings.timed_folds]
-    # (function, folds timed, folds of the untimed warm-up run: same shapes, compiles once)
-    ways = {
-        "batched_fit": (train_batched, folds, folds),
-        "sequential_fit": (train_sequential, subset, folds[:1]),
-        "dataloader_loop": (train_dataloader, subset, folds[:1]),
-    }
-    results: dict[str, Any] = {}
-    for name, (train, timed, warmup) in ways.items():
-        train(warmup, device)
-        run = functools.partial(train, timed, device)
-        seconds = _median_seconds(run, settings.fold_repeats, device)
-        rows = sum(len(arrays.y_train) for arrays in timed)
-        results[name] = {
-            "folds": len(timed),
-            "train_rows": rows,
-            "seconds": seconds,
-            "samples_per_s": rows / seconds,
-        }
-    batched = results["batched_fit"]["samples_per_s"]
-    results["batched_vs_sequential"] = batched / results["sequential_fit"]["samples_per_s"]
-    results["batched_vs_dataloader"] = batched / results["dataloader_loop"]["samples_per_s"]
-    floor = matmul_floor(folds, device, settings.fold_repeats)
-    results["matmul_floor_seconds"] = floor
-    results["efficiency"] = floor / results["batched_fit"]["seconds"]
     return results
 
 
@@ -496,7 +278,11 @@ def _step_row(label: str, row: dict[str, Any]) -> str:
 
 
 def print_report(
-    steps: dict[str, Any], trainable: dict[str, Any], folds: dict[str, Any], targets: list[dict]
+    steps: dict[str, Any],
+    trainable: dict[str, Any],
+    folds: dict[str, Any],
+    startup: dict[str, Any] | None,
+    targets: list[dict],
 ) -> None:
     print(f"\n{'step (widths 256-256-256)':<34}{'ms/step':>10}{'samples/s':>12}{'memory MB':>11}")
     for batch, entry in steps.items():
@@ -509,13 +295,27 @@ def print_report(
         label = f"  {name}, batch {trainable['batch']} ({row['step_ratio']:.2f}x relu)"
         print(_step_row(label, row))
     print(f"\n{'10-fold power_plant, 1 epoch':<34}{'folds':>10}{'samples/s':>12}{'seconds':>11}")
-    for name in ("batched_fit", "sequential_fit", "dataloader_loop"):
-        row = folds[name]
-        print(
-            f"  {name:<32}{row['folds']:>10}{row['samples_per_s']:>12,.0f}{row['seconds']:>11.2f}"
-        )
-    floor = folds["matmul_floor_seconds"]
+    for name in ("batched_fit", "batched_fit_2_threads", "sequential_fit", "dataloader_loop"):
+        if name in folds:
+            row = folds[name]
+            print(
+                f"  {name:<32}{row['folds']:>10}{row['samples_per_s']:>12,.0f}"
+                f"{row['seconds']:>11.2f}"
+            )
+    floor, kernels = folds["matmul_floor_seconds"], folds["activation_floor_seconds"]
     print(f"  {'matrix products alone (floor)':<42}{'':>12}{floor:>11.2f}")
+    print(f"  {'ActMix kernels alone':<42}{'':>12}{kernels:>11.2f}")
+    print(
+        f"  batched: {folds['batched_vs_lightning']:.1f}x the seed's Lightning trainer"
+        f" ({folds['lightning_samples_per_s']:,} samples/s); efficiency with the ActMix"
+        f" kernels in the floor: {folds['efficiency_with_activation']:.2f}"
+    )
+    if startup:
+        for name, row in startup.items():
+            print(
+                f"  first fit of a fresh process, {name.replace('_', ' ')}:"
+                f" {row['first_fit_s']:.1f} s (second: {row['second_fit_s']:.2f} s)"
+            )
     print("\ntargets")
     for check in targets:
         verdict = "PASS" if check["passed"] else "FAIL"
@@ -527,6 +327,7 @@ def print_report(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short smoke run")
+    parser.add_argument("--label", default="", help="what this run measures, kept in the JSON")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/trainer.json"))
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument(
@@ -544,9 +345,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     steps = benchmark_steps(settings, device)
     trainable = benchmark_trainable_steps(settings, device)
     folds = benchmark_folds(settings, device)
+    # a fresh process per case: skipped in --quick runs (it compiles every kernel anew)
+    startup = None if args.quick else first_fit(device)
     targets = check_targets(steps, trainable, folds)
-    print_report(steps, trainable, folds, targets)
+    print_report(steps, trainable, folds, startup, targets)
     report = {
+        "label": args.label,
         "quick": args.quick,
         "machine": machine,
         "measured": {
@@ -556,7 +360,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "parameters excluded) + parameters + gradients + Adam moments ('training_total'); "
             "CUDA: torch.cuda.max_memory_allocated over one step",
             "folds": "samples/s = training rows of one epoch / wall seconds of the whole "
-            "run, validation pass included, median over repeats after a warm-up run",
+            "run, validation pass included, median over repeats after a warm-up run; the "
+            "ways take turns repeat by repeat",
+            "first_fit": "a fresh Python process per case: seconds of its first and second "
+            "batched fit, with an empty inductor cache and with this machine's",
         },
         "settings": {
             "windows": settings.windows,
@@ -566,6 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "step": steps,
         "trainable_step": trainable,
         "folds": folds,
+        "first_fit": startup,
         "targets": targets,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,32 +1,62 @@
-"""The driver-load table in benchmarks/README.md is generated from the committed runs."""
+"""The benchmark tables in benchmarks/README.md and the README's speed figures are generated
+from the committed runs (benchmarks/measured/*.json)."""
 
-import importlib.util
+import importlib
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _driver_table():
-    spec = importlib.util.spec_from_file_location(
-        "driver_table", ROOT / "benchmarks" / "driver_table.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture
+def benchmarks(monkeypatch):
+    """Import a module of benchmarks/ (a folder of scripts, not a package)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+
+    def load(name):
+        sys.modules.pop(name, None)
+        return importlib.import_module(name)
+
+    return load
 
 
-def test_the_driver_table_is_the_committed_runs():
-    table = _driver_table()
+def _readme(*parts):
+    return (ROOT.joinpath(*parts)).read_text(encoding="utf-8")
+
+
+def test_the_driver_table_is_the_committed_runs(benchmarks):
+    table = benchmarks("driver_table")
     runs = table.measured_runs()
     assert runs, "no committed benchmarks/measured/driver-*.json"
-    readme = (ROOT / "benchmarks" / "README.md").read_text(encoding="utf-8")
-    assert table.block(readme) == "\n" + table.render(runs)
+    assert table.block(_readme("benchmarks", "README.md")) == "\n" + table.render(runs)
 
 
-def test_a_target_that_is_missed_is_marked_so():
-    table = _driver_table()
+def test_a_target_that_is_missed_is_marked_so(benchmarks):
+    table = benchmarks("driver_table")
     name, run = table.measured_runs()[0]
     slow = {**run, "load": {**run["load"], "processed_per_s": 0.5 * run["load"]["offered_per_s"]}}
     fast = {**run, "load": {**run["load"], "processed_per_s": run["load"]["offered_per_s"]}}
     assert "= 50% ✗" in table.render([(name, slow)])
     assert "= 100% ✓" in table.render([(name, fast)])
+
+
+def test_the_trainer_tables_and_readme_speed_figures_are_the_committed_runs(benchmarks):
+    table = benchmarks("trainer_table")
+    blocks = benchmarks("readme_blocks")
+    runs = table.measured_runs()
+    assert table.LATEST in dict(runs), f"no committed benchmarks/measured/{table.LATEST}"
+    tables = blocks.block(_readme("benchmarks", "README.md"), table.BEGIN, table.END)
+    assert tables == "\n" + table.render(runs)
+    speed = blocks.block(_readme("README.md"), table.SPEED_BEGIN, table.SPEED_END)
+    assert speed == "\n" + table.render_speed(runs)
+
+
+def test_trainer_targets_show_their_verdict(benchmarks):
+    table = benchmarks("trainer_table")
+    name, run = table.measured_runs()[-1]
+    target = run["targets"][0]
+    for passed, mark in ((True, "✓"), (False, "✗")):
+        changed = {**run, "targets": [{**target, "value": 9.87, "passed": passed}]}
+        assert f"9.87 {mark}" in table.render([(name, changed)])

@@ -5,17 +5,18 @@
 
 The forward pass never stores the ``[members, batch, width, K]`` stack of basis
 outputs: a custom autograd function keeps only ``z`` and ``alpha`` and recomputes
-the basis values in backward, so training memory stays close to a ReLU MLP's.
+the basis values in backward. In training the network goes further
+(``ActMix.linear_after``): ActMix, dropout and the next layer's product are one
+autograd node that keeps ``z`` alone and recomputes the mixture in backward, so
+training memory equals a ReLU MLP's.
 
 Speed: the element-wise math (forward mixture; backward ``grad_z`` and
 ``grad_alpha``) is written as plain tensor functions and run through
-``torch.compile(..., dynamic=True)``, which fuses each pass into one kernel
-instead of ~3 full-size tensor passes per basis function. Compilation is lazy
-(first call per basis tuple; inductor keeps compiled code on disk, so later
-processes start faster). If compiling or running a compiled kernel fails, one
-``RuntimeWarning`` says so and every later call uses the eager functions
-(``kernel_cache.reset()`` forgets the failure and the compiled kernels).
-Set the environment variable ``ACTMIX_COMPILE=0`` to always use eager kernels
+``torch.compile(..., dynamic=True)`` by ``actmix._kernels``, which fuses each pass
+into one kernel instead of ~3 full-size tensor passes per basis function.
+Compilation is lazy (first call per basis tuple; inductor keeps compiled code on
+disk, so later processes start faster), falls back to the eager functions with
+one ``RuntimeWarning`` if it fails, and is turned off by ``ACTMIX_COMPILE=0``
 (e.g. for short runs where a compile of several seconds does not pay off).
 """
 
