@@ -53,10 +53,13 @@ def _round(checkout: Path, threads: int, fits: int) -> dict[str, float]:
     done = subprocess.run(
         [sys.executable, "-c", _ROUND, str(checkout), str(threads), str(fits)],
         env={**os.environ, "PYTHONPATH": str(checkout)},
+        cwd=checkout,  # ``-c`` puts the working directory first on sys.path
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    if done.returncode != 0:
+        raise SystemExit(f"a round in {checkout} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -133,7 +133,30 @@ def _first_fit(runs: list[Run]) -> list[str]:
     return lines
 
 
-def render(runs: list[Run]) -> str:
+def comparisons() -> list[Run]:
+    """Committed ``benchmarks/trainer_ab.py`` results, by file name."""
+    return readme_blocks.measured_runs("ab-trainer-*.json")
+
+
+def _comparison_lines(pairs: list[Run]) -> list[str]:
+    lines = []
+    for name, pair in pairs:
+        ratios = ", ".join(
+            f"{b['fit_s'] / a['fit_s']:.2f}"
+            for b, a in zip(pair["rounds"]["before"], pair["rounds"]["after"], strict=True)
+        )
+        floors = pair["epoch_in_floors"]
+        lines.append(
+            f"`{name}`: {pair['after']} against {pair['before']} in alternating fresh processes"
+            f" ({len(pair['rounds']['after'])} rounds, {pair['threads']} thread):"
+            f" **{pair['speedup']:.2f}x faster per batched epoch** (median of the rounds'"
+            f" ratios {ratios}); the epoch took {floors['before']:.2f} times its matrix"
+            f" products before and {floors['after']:.2f} times after."
+        )
+    return lines
+
+
+def render(runs: list[Run], pairs: list[Run] | None = None) -> str:
     """The Markdown tables of ``benchmarks/README.md``."""
     machines = {
         f"{run['machine']['cpu']}, {run['machine']['cpu_count']} CPUs, torch "
@@ -157,6 +180,8 @@ def render(runs: list[Run]) -> str:
         "",
         *_first_fit(runs),
         "",
+        *_comparison_lines(pairs or []),
+        "",
         "Targets (issue 15), met: ✓, not met: ✗:",
         "",
         *_targets_table(runs),
@@ -164,8 +189,8 @@ def render(runs: list[Run]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def render_speed(runs: list[Run]) -> str:
-    """The README's speed figures, from the latest full run."""
+def render_speed(runs: list[Run], pairs: list[Run] | None = None) -> str:
+    """The README's speed figures, from the latest full run and the comparisons."""
     run = dict(runs)[LATEST]
     folds, machine = run["folds"], run["machine"]
     step = run["step"]
@@ -184,14 +209,19 @@ def render_speed(runs: list[Run]) -> str:
         f"batch 256 and {step[largest]['step_ratio']:.2f}x at {largest}, with "
         f"{step[largest]['memory_ratio']:.2f}x its training memory.",
     ]
+    for name, pair in pairs or []:
+        lines.append(
+            f"Against the trainer before issue 15 ({pair['before']}), in alternating processes"
+            f" (`benchmarks/measured/{name}`): {pair['speedup']:.2f}x faster per epoch."
+        )
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
-    runs = measured_runs()
+    runs, pairs = measured_runs(), comparisons()
     for path, begin, end, content in (
-        (HERE / "README.md", BEGIN, END, render(runs)),
-        (HERE.parent / "README.md", SPEED_BEGIN, SPEED_END, render_speed(runs)),
+        (HERE / "README.md", BEGIN, END, render(runs, pairs)),
+        (HERE.parent / "README.md", SPEED_BEGIN, SPEED_END, render_speed(runs, pairs)),
     ):
         text = path.read_text(encoding="utf-8")
         path.write_text(readme_blocks.replace_block(text, begin, end, content), encoding="utf-8")

@@ -45,12 +45,13 @@ def test_a_target_that_is_missed_is_marked_so(benchmarks):
 def test_the_trainer_tables_and_readme_speed_figures_are_the_committed_runs(benchmarks):
     table = benchmarks("trainer_table")
     blocks = benchmarks("readme_blocks")
-    runs = table.measured_runs()
+    runs, pairs = table.measured_runs(), table.comparisons()
     assert table.LATEST in dict(runs), f"no committed benchmarks/measured/{table.LATEST}"
+    assert pairs, "no committed benchmarks/measured/ab-trainer-*.json"
     tables = blocks.block(_readme("benchmarks", "README.md"), table.BEGIN, table.END)
-    assert tables == "\n" + table.render(runs)
+    assert tables == "\n" + table.render(runs, pairs)
     speed = blocks.block(_readme("README.md"), table.SPEED_BEGIN, table.SPEED_END)
-    assert speed == "\n" + table.render_speed(runs)
+    assert speed == "\n" + table.render_speed(runs, pairs)
 
 
 def test_trainer_targets_show_their_verdict(benchmarks):
