@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch.fx.experimental import _config as _fx_config
 
 __all__ = ["COMPILE_ENV", "KernelCache", "kernel_cache"]
 
@@ -75,12 +76,18 @@ class KernelCache:
             and not torch.compiler.is_compiling()
         )
         if use_compiled:
+            # without duck sizing: a first call whose batch equals its width would compile
+            # a graph for that equality, and the next shape would compile another
+            duck_shape = _fx_config.use_duck_shape
+            _fx_config.use_duck_shape = False
             try:
                 return self._compiled_copy(function, variant)(*args)
             except torch.OutOfMemoryError:
                 raise
             except Exception as error:  # whatever breaks in compiling: eager still works
                 self._fall_back(error)
+            finally:
+                _fx_config.use_duck_shape = duck_shape
         return function(*args)
 
     def _compiled_copy(

@@ -266,6 +266,19 @@ def test_actmix_compiled_gradcheck_and_no_recompiles_across_shapes(fresh_compile
     assert len(fresh_compile) == 2 and kernel_cache.error is None
 
 
+@pytest.mark.slow
+def test_a_first_batch_as_wide_as_the_layer_does_not_specialise_the_graph(fresh_compile):
+    # with duck sizing, batch == width on the first call would compile graphs for that
+    # equality, and every other batch size would compile them again
+    basis = ("sin", "relu")
+    graphs = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    for batch in (13, 37, 50):
+        z, alpha, grad_out = _random_inputs(basis, shape=(3, batch, 13))
+        _forward_backward(lambda z, a: actmix_function(z, a, basis=basis), z, alpha, grad_out)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] - graphs == 2
+    assert len(fresh_compile) == 2 and kernel_cache.error is None
+
+
 def test_actmix_compile_env_zero_never_compiles(fresh_compile, monkeypatch):
     monkeypatch.setenv(actmix_module.COMPILE_ENV, "0")
     basis = ("tanh", "identity")
