@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -93,16 +95,40 @@ def sigterm_interrupts(
 
     A command then ends the same way for both, also outside a study (loading data,
     starting Ray, a suite's retraining); :func:`stop_signals` takes over inside one.
+    SIGINT with Python's default handler gets the same handler with ``KeyboardInterrupt``.
+    A signal that arrives while the garbage collector runs a callback (a finalizer, a
+    weakref callback) would raise where Python prints the exception and drops it
+    ("Exception ignored in ..."); ``sys.unraisablehook`` sees that, and the signal is
+    delivered again a moment later, in the code the callback interrupted.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    last: list[int] = []  # the signal whose handler raised last
 
-    def interrupt(_number: int, _frame: FrameType | None) -> None:
-        raise interruption()
+    def handler(raised: Callable[[], KeyboardInterrupt]) -> Callable[..., None]:
+        def interrupt(number: int, _frame: FrameType | None) -> None:
+            last[:] = [number]
+            raise raised()
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+        return interrupt
+
+    previous_hook = sys.unraisablehook
+
+    def unraisable(info: Any) -> None:
+        if isinstance(info.exc_value, KeyboardInterrupt) and last:
+            threading.Timer(0.05, os.kill, (os.getpid(), last[0])).start()
+            return
+        previous_hook(info)
+
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, handler(interruption))}
+    # SIGINT ignored (a background job) or handled by someone else is left alone
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, handler(KeyboardInterrupt))
+    sys.unraisablehook = unraisable
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
+        for number, handler_before in previous.items():
+            signal.signal(number, handler_before)

@@ -7,6 +7,7 @@ written to MLflow or Optuna. A study's settings are kept in a small manifest
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import signal
@@ -32,6 +33,12 @@ from study.mlflow_store import (
     trial_runs,
 )
 from study.plan import StudyPlan, make_plan
+from study.relocation import (
+    RelocatableSearchGenerator,
+    relocate,
+    relocate_mlflow_artifacts,
+    relocated,
+)
 from study.request import StudyRequest
 from study.run_params import study_params
 from study.search import build_scheduler, build_searcher, optuna_trial_counts
@@ -51,6 +58,7 @@ from study.tune_callback import MlflowTrialLogger
 __all__ = [
     "StudyOutcome",
     "StudyRequest",
+    "moved_from",
     "resume_plan",
     "resume_study",
     "run_study",
@@ -191,7 +199,8 @@ def _tuner(plan: StudyPlan, experiment_id: str, parent_run_id: str, report: Call
         tune_config=tune.TuneConfig(
             metric=plan.objective,
             mode=plan.mode,
-            search_alg=searcher,
+            # our wrapper (Tune's would be plain): a moved store's resume relocates it
+            search_alg=RelocatableSearchGenerator(searcher),
             scheduler=scheduler,
             num_samples=request.trials,
             time_budget_s=request.time_budget,
@@ -392,40 +401,67 @@ def run_study(
             ray.shutdown()
 
 
+def moved_from(manifest: dict[str, Any], store: Path) -> Path | None:
+    """The folder the study's store was in when it started, if it has moved since."""
+    recorded = Path(manifest["request"]["store"])
+    return recorded if recorded.is_absolute() and recorded != store else None
+
+
 def resume_plan(name: str, store: str) -> tuple[dict[str, Any], StudyPlan]:
     """The manifest and plan of study ``name`` in ``store``, from any working directory.
 
-    A store moved as a whole is refused: MLflow's artifact locations and Ray Tune's saved
-    trials and searcher name the old folder, and Tune would start new trials there.
+    A store moved as a whole resumes in its new place: locations that the request named
+    inside the old folder (an explicit SQLite URI, say) are moved with it.
     """
     manifest = load_manifest(name, store)
     folder = Path(store).expanduser().resolve()
-    recorded = Path(manifest["request"]["store"])
-    if recorded.is_absolute() and recorded != folder:
-        raise ValueError(
-            f"study {name!r} was started in the store {recorded}, which has moved to {folder}; "
-            f"Ray Tune cannot continue a study from a moved folder: move it back (or link "
-            f"{recorded} to it) and resume there"
-        )
-    request = dataclasses.replace(StudyRequest.from_mapping(manifest["request"]), store=str(folder))
-    return manifest, make_plan(request)
+    fields = dict(manifest["request"], store=str(folder))
+    old = moved_from(manifest, folder)
+    if old is not None:
+        with relocated(old, folder):
+            for field in ("tracking_uri", "optuna_storage"):
+                if fields.get(field):
+                    fields[field] = relocate(fields[field])
+    return manifest, make_plan(StudyRequest.from_mapping(fields))
 
 
 def resume_study(
     name: str, *, store: str = DEFAULT_STORE, report: Callable[[str], None] = _print
 ) -> StudyOutcome:
-    """Restore a study whose driver died: unfinished trials continue from checkpoints."""
+    """Restore a study whose driver died: unfinished trials continue from checkpoints.
+
+    A store moved as a whole continues in its new place (see ``study.relocation``).
+    """
     from ray import tune
 
     manifest, plan = resume_plan(name, store)
-    request = plan.request
     path = plan.ray_path / plan.name
     if not tune.Tuner.can_restore(str(path)):
         raise ValueError(f"study {name!r} has no Ray Tune state at {path}; nothing to resume")
+    old = moved_from(manifest, plan.store)
+    with relocated(old, plan.store) if old is not None else contextlib.nullcontext():
+        return _resume(plan, manifest, old, report)
+
+
+def _resume(
+    plan: StudyPlan,
+    manifest: dict[str, Any],
+    old: Path | None,
+    report: Callable[[str], None],
+) -> StudyOutcome:
+    from ray import tune
+
+    name, request = plan.name, plan.request
+    path = plan.ray_path / plan.name
     started_ray = start_ray(request.address)
     try:
         _check_resources(request)
         experiment_id, parent_run_id = manifest["experiment_id"], manifest["parent_run_id"]
+        if old is not None:
+            relocate_mlflow_artifacts(plan.tracking_uri, old, plan.store)
+            # from now on the manifest names the new place: a later resume needs no moving
+            write_manifest(plan, experiment_id, parent_run_id)
+            report(f"study {name}: its store moved from {old} to {plan.store}; continuing there")
         _reopen_interrupted(plan, experiment_id, parent_run_id)
         report(f"resuming study {name} (MLflow parent run {parent_run_id})")
         tuner = tune.Tuner.restore(

@@ -22,6 +22,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher
 
 from study import payload
+from study.relocation import relocate
 from study.request import SchedulerKind
 from study.spaces import SearchSpace, suggest_params
 
@@ -175,7 +176,8 @@ class OptunaSearcher(Searcher):
         state = dict(state)
         storage = state.pop("_storage")
         if isinstance(storage, str):
-            storage = optuna.storages.RDBStorage(storage)
+            # a resumed store that moved as a whole: the URL named the old folder
+            storage = optuna.storages.RDBStorage(relocate(storage))
         name, sampler = state.pop("_study")
         numbers: dict[str, int] = state.pop("_trials")
         state["_reporter"] = None  # also absent from searchers pickled before it existed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -9,6 +10,7 @@ from ray.tune import Callback
 
 from study import payload
 from study.progress import Progress
+from study.relocation import relocate
 from study.trial_runs import StudyRun, TrialLike, TrialRuns
 
 if TYPE_CHECKING:
@@ -70,6 +72,8 @@ class MlflowTrialLogger(Callback):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        # a resumed store that moved as a whole: the tracking URI named the old folder
+        self.study_run = dataclasses.replace(self.study_run, uri=relocate(self.study_run.uri))
         # a resumed driver counts its own elapsed time (monotonic clocks are per process)
         self.progress = Progress(
             total=self.progress.total,

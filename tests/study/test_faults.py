@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -77,7 +78,8 @@ def _run_until_a_trial_finished(
 
 def test_resume_after_the_driver_is_killed_twice(tmp_path):
     """kill -9 while the first trials run (none finished), then kill -9 the resume once it
-    is half done; the second resume finishes: every trial once, no configuration twice."""
+    is half done; the store moves as a whole, and the second resume finishes it there:
+    every trial once, no configuration twice."""
     store = tmp_path / "store"
     uri = f"sqlite:///{store / 'mlflow.db'}"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
@@ -116,6 +118,11 @@ def test_resume_after_the_driver_is_killed_twice(tmp_path):
     assert any(r.info.status == "FINISHED" for r in between)
     assert any(r.info.status == "RUNNING" for r in between)
 
+    # the store moves as a whole before the last resume, which finishes it in its new place
+    old_store, store = store, tmp_path / "moved" / "store"
+    store.parent.mkdir()
+    shutil.move(old_store, store)
+    uri = f"sqlite:///{store / 'mlflow.db'}"
     resumed = subprocess.run(
         study_command("resume", "killed", "--store", str(store)),
         capture_output=True,
@@ -124,8 +131,12 @@ def test_resume_after_the_driver_is_killed_twice(tmp_path):
         timeout=600,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"its store moved from {old_store} to {store}" in resumed.stdout + resumed.stderr
+    assert not old_store.exists()  # nothing of the study went back to the old place
 
     client, after = _children(uri, "killed")
+    for run in after:
+        assert run.info.artifact_uri.startswith(store.as_uri() + "/"), run.info.run_name
     assert len(after) == 5
     assert sorted(r.info.run_name for r in after) == [f"trial-{i:04d}" for i in range(5)]
     assert all(r.info.status == "FINISHED" for r in after)

@@ -73,3 +73,30 @@ def test_sigterm_interrupts_like_ctrl_c_inside_the_block_only():
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)  # interrupted long before
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_signal_dropped_in_a_garbage_collector_callback_is_delivered_again():
+    import sys
+    import time
+    import weakref
+
+    from study.interrupts import sigterm_interrupts
+
+    class Thing:
+        pass
+
+    def callback(_reference) -> None:
+        # the handler runs inside this callback, called from C: what it raises is dropped
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):
+            pass
+
+    hook = sys.unraisablehook
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), sigterm_interrupts():
+        thing = Thing()
+        reference = weakref.ref(thing, callback)
+        del thing
+        time.sleep(5)  # the signal comes again and interrupts this
+    assert time.monotonic() - started < 4 and reference() is None
+    assert sys.unraisablehook is hook

@@ -1,5 +1,5 @@
-"""``study.runner`` without Ray: resume from any working directory (a moved store refused
-with what to do), and a study that cannot start ends what it opened."""
+"""``study.runner`` without Ray: resume from any working directory or a moved store, and a
+study that cannot start ends what it opened."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import study.runner
 from study.manifest import write_manifest
 from study.mlflow_store import client_for, open_study_run
 from study.plan import make_plan
+from study.relocation import relocate, relocate_mlflow_artifacts, relocated
 from study.request import StudyRequest
 from study.runner import resume_plan
 from study.space_files import bundled_directory
@@ -59,16 +60,40 @@ def test_resume_from_another_directory_uses_the_given_store(tmp_path: Path, monk
     assert list(elsewhere.iterdir()) == []  # no store of the working directory was made
 
 
-def test_a_moved_store_is_refused_with_what_to_do(tmp_path: Path, monkeypatch) -> None:
+def test_a_moved_store_resumes_in_its_new_place(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "a").mkdir()
     _start(tmp_path / "a", monkeypatch)
-    moved = tmp_path / "b" / "moved-runs"
+    old, moved = tmp_path / "a" / "runs", tmp_path / "b" / "moved-runs"
     moved.parent.mkdir()
-    shutil.move(tmp_path / "a" / "runs", moved)
-    before = (moved / "studies" / "s.json").read_text()
-    with pytest.raises(ValueError, match=r"has moved to .*moved-runs; .*move it back"):
-        resume_plan("s", str(moved))
-    assert (moved / "studies" / "s.json").read_text() == before
+    shutil.move(old, moved)
+    manifest, plan = resume_plan("s", str(moved))
+    assert plan.store == moved and study.runner.moved_from(manifest, moved) == old
+    assert plan.tracking_uri == f"sqlite:///{moved / 'mlflow.db'}"
+    assert plan.optuna_storage == f"sqlite:///{moved / 'optuna.db'}"
+    # MLflow's artifact locations follow the store; locations elsewhere stay as they were
+    client = client_for(plan.tracking_uri)
+    other = client.create_experiment("other", artifact_location=(tmp_path / "x").as_uri())
+    changed = relocate_mlflow_artifacts(plan.tracking_uri, old, moved)
+    experiment = client.get_experiment_by_name("s")
+    assert changed == 3  # the study's experiment, its parent run and the child run
+    assert experiment.artifact_location == (moved / "artifacts" / "s").as_uri()
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 2
+    for run in runs:
+        assert run.info.artifact_uri.startswith((moved / "artifacts" / "s").as_uri() + "/")
+    assert client.get_experiment(other).artifact_location == (tmp_path / "x").as_uri()
+
+
+def test_relocate_rewrites_the_old_folder_only_while_relocating(tmp_path: Path) -> None:
+    old, new = tmp_path / "runs", tmp_path / "elsewhere" / "runs"
+    inside = f"sqlite:///{old / 'optuna.db'}"
+    assert relocate(inside) == inside
+    with relocated(old, new):
+        assert relocate(inside) == f"sqlite:///{new / 'optuna.db'}"
+        assert relocate(str(old)) == str(new)
+        # a sibling whose name starts like the old folder is another folder
+        assert relocate(f"{old}-2/x") == f"{old}-2/x"
+    assert relocate(inside) == inside
 
 
 def test_a_study_that_cannot_start_ends_its_parent_run_and_writes_no_manifest(
