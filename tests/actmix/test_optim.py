@@ -72,3 +72,21 @@ def test_clipping_norm_is_per_member():
     optimizer.step(torch.tensor([True, True]), 0.1)
     reference.step(torch.tensor([True, True]), 0.1)
     assert torch.equal(a[1], b[1])
+
+
+def test_moments_saved_one_tensor_per_parameter_still_load():
+    # checkpoints written before the flat [M, P] layout kept one moment per parameter
+    weight = torch.nn.Parameter(torch.zeros(2, 3, 1))
+    bias = torch.nn.Parameter(torch.zeros(2, 1, 1))
+    optimizer = MemberAdamW([weight], [bias], members=2, weight_decay=0.0)
+    old = {
+        "steps": torch.tensor([4.0, 2.0]),
+        "exp_avg": [torch.full((2, 3, 1), 1.0), torch.full((2, 1, 1), 2.0)],
+        "exp_avg_sq": [torch.full((2, 3, 1), 3.0), torch.full((2, 1, 1), 4.0)],
+    }
+    optimizer.load_state_tensors(old)
+    assert optimizer.exp_avg.tolist() == [[1.0, 1.0, 1.0, 2.0]] * 2
+    assert optimizer.exp_avg_sq.tolist() == [[3.0, 3.0, 3.0, 4.0]] * 2
+    assert optimizer.steps.tolist() == [4.0, 2.0]
+    with pytest.raises(ValueError, match="exp_avg has shape"):
+        optimizer.load_state_tensors({**old, "exp_avg": torch.zeros(2, 5)})
