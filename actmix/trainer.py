@@ -174,10 +174,8 @@ def _epoch_batches(
         if training[k]:
             member_rows = tensors.train_rows[k]
             order[k, :member_rows] = torch.randperm(member_rows, generator=shufflers[k])
-    order = order.to(tensors.x_train.device)
-    return tensors.x_train[tensors.member_index, order], tensors.y_train[
-        tensors.member_index, order
-    ]
+    rows = (tensors.member_index, order.to(tensors.x_train.device))
+    return tensors.x_train[rows], tensors.y_train[rows]
 
 
 def _train_epoch(
