@@ -130,7 +130,8 @@ class MLP(nn.Module):
             x = x.unsqueeze(0)
         hidden = x
         last = len(self.weights) - 1
-        extra = joint_inputs(self.activation_layers(), x.dtype)
+        layers = self.activation_layers()
+        extra = joint_inputs(layers, x.dtype)
         keys = None
         if self.training and self.dropout > 0:
             if dropout_keys is None:
@@ -153,7 +154,7 @@ class MLP(nn.Module):
                 pending = None
             if index == last:
                 break
-            layer = self.activation_layers()[index]
+            layer = layers[index]
             mask = None if keys is None else dropout_mask(keys[:, index], self.dropout, hidden)
             if fuse and layer.fuses_linear:
                 pending = (layer, mask)
