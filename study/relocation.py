@@ -6,7 +6,8 @@ generator (where new trials go), and the MLflow database (artifact locations).
 ``resume`` of a moved store runs inside ``relocated(old, new)``: while it is in
 effect, ``relocate`` rewrites the old folder to the new one, and the classes that
 Tune unpickles call it on the locations they restore. ``relocate_mlflow_artifacts``
-rewrites the tracking database of a store-local SQLite tracking URI.
+rewrites the artifact locations that a SQLite tracking database keeps under the old
+folder.
 """
 
 from __future__ import annotations
