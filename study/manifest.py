@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from study.plan import StudyPlan
+from study.plan import StudyPlan, make_plan
+from study.relocation import relocate, relocated
+from study.request import StudyRequest
 
-__all__ = ["load_manifest", "write_manifest"]
+__all__ = ["load_manifest", "moved_from", "resume_plan", "write_manifest"]
 
 
 def write_manifest(plan: StudyPlan, experiment_id: str, parent_run_id: str) -> None:
@@ -41,3 +43,27 @@ def load_manifest(name: str, store: str) -> dict[str, Any]:
             f"no study named {name!r} in {path.parent.parent}; known studies: {listing}"
         )
     return json.loads(path.read_text())
+
+
+def moved_from(manifest: dict[str, Any], store: Path) -> Path | None:
+    """The folder the study's store was in when it started, if it has moved since."""
+    recorded = Path(manifest["request"]["store"])
+    return recorded if recorded.is_absolute() and recorded != store else None
+
+
+def resume_plan(name: str, store: str) -> tuple[dict[str, Any], StudyPlan]:
+    """The manifest and plan of study ``name`` in ``store``, from any working directory.
+
+    A store moved as a whole resumes in its new place: locations that the request named
+    inside the old folder (an explicit SQLite URI, say) are moved with it.
+    """
+    manifest = load_manifest(name, store)
+    folder = Path(store).expanduser().resolve()
+    fields = dict(manifest["request"], store=str(folder))
+    old = moved_from(manifest, folder)
+    if old is not None:
+        with relocated(old, folder):
+            for field in ("tracking_uri", "optuna_storage"):
+                if fields.get(field):
+                    fields[field] = relocate(fields[field])
+    return manifest, make_plan(StudyRequest.from_mapping(fields))

@@ -24,7 +24,7 @@ from study import payload
 from study.environment import apply_environment_defaults
 from study.interrupts import StudyInterrupted, stop_signals
 from study.locations import store_lock
-from study.manifest import load_manifest, write_manifest
+from study.manifest import moved_from, resume_plan, write_manifest
 from study.mlflow_store import (
     RunStatus,
     client_for,
@@ -33,12 +33,7 @@ from study.mlflow_store import (
     trial_runs,
 )
 from study.plan import StudyPlan, make_plan
-from study.relocation import (
-    RelocatableSearchGenerator,
-    relocate,
-    relocate_mlflow_artifacts,
-    relocated,
-)
+from study.relocation import RelocatableSearchGenerator, relocate_mlflow_artifacts, relocated
 from study.request import StudyRequest
 from study.run_params import study_params
 from study.search import build_scheduler, build_searcher, optuna_trial_counts
@@ -399,30 +394,6 @@ def run_study(
             import ray
 
             ray.shutdown()
-
-
-def moved_from(manifest: dict[str, Any], store: Path) -> Path | None:
-    """The folder the study's store was in when it started, if it has moved since."""
-    recorded = Path(manifest["request"]["store"])
-    return recorded if recorded.is_absolute() and recorded != store else None
-
-
-def resume_plan(name: str, store: str) -> tuple[dict[str, Any], StudyPlan]:
-    """The manifest and plan of study ``name`` in ``store``, from any working directory.
-
-    A store moved as a whole resumes in its new place: locations that the request named
-    inside the old folder (an explicit SQLite URI, say) are moved with it.
-    """
-    manifest = load_manifest(name, store)
-    folder = Path(store).expanduser().resolve()
-    fields = dict(manifest["request"], store=str(folder))
-    old = moved_from(manifest, folder)
-    if old is not None:
-        with relocated(old, folder):
-            for field in ("tracking_uri", "optuna_storage"):
-                if fields.get(field):
-                    fields[field] = relocate(fields[field])
-    return manifest, make_plan(StudyRequest.from_mapping(fields))
 
 
 def resume_study(
