@@ -182,9 +182,8 @@ def _mix_backward_recomputing_dropped(
 ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
     """As ``_mix_backward_recomputing`` through dropout: the mask is recomputed too."""
     grad_mixed = masked_scale(grad_dropped, keys, threshold, scale)
-    grad_z, grad_alpha = _mix_backward(grad_mixed, z, alpha_t, omega, True, True, basis)
-    mixed = masked_scale(_mix_forward(z, alpha_t, omega, basis), keys, threshold, scale)
-    return grad_z, grad_alpha, mixed
+    grad_z, grad_alpha, mixed = _mix_backward_recomputing(grad_mixed, z, alpha_t, omega, basis)
+    return grad_z, grad_alpha, masked_scale(mixed, keys, threshold, scale)
 
 
 @functools.lru_cache(maxsize=64)
