@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install study test lint chromium bench clean
+.PHONY: install study test test-fast lint chromium bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,13 @@ chromium:
 	    apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
+# The whole suite, as CI runs it (.ci/run), with the slowest tests listed at the end.
 test: lint chromium
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=20
+
+# Everything that needs no Ray, browser or cluster, doctests included: a few minutes.
+test-fast: lint
+	$(BIN)/pytest -m "not ray and not browser and not cluster" --durations=10
 
 bench: install
 	$(BIN)/python benchmarks/trainer.py

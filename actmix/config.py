@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, Union, get_args, get_origin
 
-from actmix.xgb import XGBConfig
+from actmix._xgb_config import XGBConfig
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance

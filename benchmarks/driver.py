@@ -1,6 +1,6 @@
 """Driver load benchmark: does one study driver keep up with many concurrent trials?
 
-A real study (``study.runner.run_study``: Tuner, the Optuna searcher on its RDB storage,
+A real study (``study.run.run_study``: Tuner, the Optuna searcher on its RDB storage,
 the MLflow callback and its background metric writer) whose trainable sleeps instead of
 training but reports what a real ActMix trial reports: every epoch the objective, its std
 and the curve metrics, a checkpoint every 5 epochs, and a final report with per-fold
@@ -59,8 +59,7 @@ def synthetic_trial(config: dict[str, Any], settings: Any) -> None:
 
     from actmix.analysis import save_model
     from actmix.mlp import MLP
-    from study import payload
-    from study.trial_artifacts import with_rendered_artifacts
+    from study.tracking import payload, with_rendered_artifacts
 
     del config
     seconds = float(os.environ[_EPOCH_SECONDS])
@@ -134,9 +133,8 @@ class _Samples:
 
 def _instrument(samples: _Samples) -> None:
     """Time the callback and the metric writer from the outside (no study code changes)."""
-    from study import trial_runs
-    from study.metric_writer import MetricWriter
-    from study.tune_callback import MlflowTrialLogger
+    from study.tracking import MetricWriter, MlflowTrialLogger
+    from study.tracking import _trial_runs as trial_runs
 
     original = MlflowTrialLogger.on_trial_result
 
@@ -182,7 +180,7 @@ class _BottleneckCounter(logging.Handler):
 def _counts(uri: str, study: str, trials: int, epochs: int, optuna_url: str) -> dict[str, Any]:
     import optuna
 
-    from study.mlflow_store import client_for, study_runs
+    from study.tracking import client_for, study_runs
 
     client = client_for(uri)
     runs = study_runs(client, study, "trial")
@@ -203,16 +201,16 @@ def _counts(uri: str, study: str, trials: int, epochs: int, optuna_url: str) -> 
 def _load_study(args: argparse.Namespace, store: Path) -> dict[str, Any]:
     import ray
 
-    import study.runner
+    import study.run._runner
     from study.request import StudyRequest
-    from study.stores import default_store_uris
+    from study.store import default_store_uris
 
     os.environ[_EPOCH_SECONDS] = str(args.epoch_seconds)
     samples = _Samples()
     _instrument(samples)
     bottlenecks = _BottleneckCounter()
     logging.getLogger("ray").addHandler(bottlenecks)
-    study.runner.train_trial = synthetic_trial  # type: ignore[assignment]
+    study.run._runner.train_trial = synthetic_trial  # type: ignore[assignment]
     ray.init(
         num_cpus=args.concurrent,
         include_dashboard=False,
@@ -233,7 +231,7 @@ def _load_study(args: argparse.Namespace, store: Path) -> dict[str, Any]:
     )
     try:
         cpu, wall = time.process_time(), time.perf_counter()
-        outcome = study.runner.run_study(request, report=lambda _line: None)
+        outcome = study.run._runner.run_study(request, report=lambda _line: None)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     finally:
         ray.shutdown()
@@ -265,8 +263,8 @@ def _searcher_latency(sizes: Sequence[int], store: Path) -> dict[str, float]:
     import optuna
 
     from actmix.config import RunConfig
-    from study.search import OptunaSearcher
-    from study.spaces import baseline_point, load_space, suggest_params
+    from study.run import OptunaSearcher
+    from study.space import baseline_point, load_space, suggest_params
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = load_space("actmix")

@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from study.interrupts import EXIT_INTERRUPTED, sigterm_interrupts
+from study.commands import add_study_commands, add_suite_commands
 from study.request import RequestError
-from study.stores import add_store_options, environment_tracking_uri, tracking_uri
-from study.study_commands import add_study_commands
-from study.suite_commands import add_suite_commands
+from study.store import add_store_options, environment_tracking_uri, tracking_uri
+from study.system import EXIT_INTERRUPTED, sigterm_interrupts
 
 __all__ = ["main"]
 
@@ -102,7 +101,7 @@ def _command_cv(args: argparse.Namespace) -> int:
     from actmix.config import DEFAULT_DATASET
     from actmix.cv import cross_validate
     from actmix.data import load_dataset
-    from study.console import EpochProgress, format_table
+    from study.system import EpochProgress, format_table
 
     config = _run_config(args)
     dataset_spec = config.dataset or DEFAULT_DATASET
@@ -113,7 +112,7 @@ def _command_cv(args: argparse.Namespace) -> int:
     seeds = list(range(args.seed, args.seed + args.seeds))
     tracking_uri = args.tracking_uri or config.provenance.get("tracking_uri")
     if tracking_uri:
-        from study.mlflow_store import check_tracking_uri
+        from study.tracking import check_tracking_uri
 
         check_tracking_uri(tracking_uri)
     print(
@@ -144,7 +143,7 @@ def _command_cv(args: argparse.Namespace) -> int:
     )
     result.save_json(out)
     if tracking_uri:
-        from study.mlflow_store import log_final_cv
+        from study.tracking import log_final_cv
 
         experiment = args.experiment or config.provenance.get("study") or "actmix-final"
         run_id = log_final_cv(
@@ -162,7 +161,7 @@ def _command_cv(args: argparse.Namespace) -> int:
 
 def _command_datasets(_: argparse.Namespace) -> int:
     from actmix.data import describe_datasets
-    from study.console import format_table
+    from study.system import format_table
 
     entries = describe_datasets()
     headers = list(entries[0])
@@ -173,7 +172,7 @@ def _command_datasets(_: argparse.Namespace) -> int:
 
 def _command_models(_: argparse.Namespace) -> int:
     from actmix.activations import ACTIVATIONS
-    from study.console import format_table
+    from study.system import format_table
 
     rows = [
         [name, (ACTIVATIONS[name].__doc__ or "").strip().splitlines()[0]]
@@ -185,7 +184,7 @@ def _command_models(_: argparse.Namespace) -> int:
 
 
 def _command_ui(args: argparse.Namespace) -> int:
-    from study.ui_server import serve_mlflow_ui
+    from study.commands import serve_mlflow_ui
 
     uri = tracking_uri(args, must_exist=not args.tracking_uri)
     if args.host != "127.0.0.1":
@@ -281,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_study_commands(commands)
     add_suite_commands(commands)
     _add_ui_command(commands)
-    from study.analysis_commands import add_analysis_commands
+    from study.commands import add_analysis_commands
 
     add_analysis_commands(commands)
 
@@ -301,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from study.environment import apply_environment_defaults
+    from study.system import apply_environment_defaults
 
     apply_environment_defaults()
     parser = build_parser()

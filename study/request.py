@@ -14,22 +14,14 @@ from typing import Any, Literal
 
 from actmix.config import DEFAULT_DATASET
 from actmix.types import Task
-from study.stores import DEFAULT_STORE
+from study.store import DEFAULT_STORE
+from study.system import RequestError
 
 __all__ = ["RequestError", "SchedulerKind", "StudyRequest", "request_default"]
 
 SchedulerKind = Literal["asha", "none"]  # ASHA early stopping on epochs, or none
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-
-
-class RequestError(ValueError):
-    """A field of a :class:`StudyRequest` has a value it cannot take."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
 
 
 @dataclass(frozen=True, slots=True)

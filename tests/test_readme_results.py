@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from study.suite_file import load_suite
-from study.suite_markdown import BEGIN, END, render_markdown
+from study.report import BEGIN, END, render_markdown
+from study.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "uci3"

@@ -3,7 +3,7 @@ import os
 import pytest
 
 from actmix._kernels import COMPILE_ENV
-from study.environment import apply_environment_defaults
+from study.system import apply_environment_defaults
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -10,7 +10,7 @@ import torch
 
 from actmix.analysis import save_model
 from actmix.mlp import MLP
-from study.analysis_commands import add_analysis_commands
+from study.commands import add_analysis_commands
 
 
 def _main(argv: list[str]) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-import study.runner  # imports Ray now: its log handler must not bind to one test's capture
+import study.run._runner  # imports Ray now: its log handler must not bind to one test's capture
 from study.cli import main
 
 SPACE_PROBLEMS = {
@@ -56,7 +56,7 @@ def _ray_must_not_start(monkeypatch):
     def refuse(address):
         raise AssertionError(f"Ray started (address={address!r}) before the input was refused")
 
-    monkeypatch.setattr(study.runner, "start_ray", refuse)
+    monkeypatch.setattr(study.run._runner, "start_ray", refuse)
 
 
 ROWS = [

@@ -16,11 +16,20 @@ import pytest
 
 import study.cli
 from study.cli import build_parser, main
-from study.mlflow_store import client_for, open_study_run
-from study.runner import StudyOutcome
-from study.stores import DEFAULT_STORE, default_store_uris, store_flags
-from study.study_commands import print_outcome
-from study.tags import TAG_DATASET, TAG_METRIC, TAG_MODE, TAG_MODEL, TAG_PARENT, TAG_ROLE, TAG_STUDY
+from study.commands import print_outcome
+from study.run import StudyOutcome
+from study.store import DEFAULT_STORE, default_store_uris, store_flags
+from study.tracking import (
+    TAG_DATASET,
+    TAG_METRIC,
+    TAG_MODE,
+    TAG_MODEL,
+    TAG_PARENT,
+    TAG_ROLE,
+    TAG_STUDY,
+    client_for,
+    open_study_run,
+)
 
 STUDY = "all-failed"
 

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from study.cli import main
-from study.environment import ENVIRONMENT_DEFAULTS, apply_environment_defaults
+from study.system import ENVIRONMENT_DEFAULTS, apply_environment_defaults
 
 
 def test_defaults_fill_only_what_the_user_left_unset():

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from study.interrupts import stop_signals
+from study.system import stop_signals
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_without_a_signal_nothing_is_recorded_and_the_handlers_come_back(handler
 def test_sigterm_interrupts_like_ctrl_c_inside_the_block_only():
     import time
 
-    from study.interrupts import sigterm_interrupts
+    from study.system import sigterm_interrupts
 
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt), sigterm_interrupts():
@@ -80,7 +80,7 @@ def test_a_signal_dropped_in_a_garbage_collector_callback_is_delivered_again():
     import time
     import weakref
 
-    from study.interrupts import sigterm_interrupts
+    from study.system import sigterm_interrupts
 
     class Thing:
         pass

@@ -10,9 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from study.leaderboard import best_per_model, export_best, format_frame, study_trials
-from study.mlflow_store import client_for, open_study_run
-from study.tags import (
+from study.tracking import (
     TAG_DATASET,
     TAG_METRIC,
     TAG_MODE,
@@ -20,6 +18,12 @@ from study.tags import (
     TAG_PARENT,
     TAG_ROLE,
     TAG_STUDY,
+    best_per_model,
+    client_for,
+    export_best,
+    format_frame,
+    open_study_run,
+    study_trials,
 )
 
 # study -> (dataset, model, objective, mode, trials as (name, status, value or None))

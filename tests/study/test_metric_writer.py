@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from mlflow.entities import Metric
 
-from study.metric_writer import BATCH_LIMIT, MetricWriter, UnwrittenMetricsError
-from study.mlflow_store import client_for
-from study.stores import default_store_uris
+from study.store import default_store_uris
+from study.tracking import BATCH_LIMIT, MetricWriter, UnwrittenMetricsError, client_for
 
 NEVER = 3600.0  # an interval the background thread does not reach within a test
 

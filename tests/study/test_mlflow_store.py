@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from study.mlflow_store import (
+from study.store import default_store_uris
+from study.tracking import (
+    TAG_PARENT,
+    TAG_ROLE,
+    TAG_STUDY,
     check_tracking_uri,
     client_for,
     finish_study_run,
@@ -15,8 +19,6 @@ from study.mlflow_store import (
     study_runs,
     trial_runs,
 )
-from study.stores import default_store_uris
-from study.tags import TAG_PARENT, TAG_ROLE, TAG_STUDY
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from actmix.cv import CVResult
 from study.cli import main
-from study.mlflow_store import log_final_cv, open_study_run
-from study.tags import TAG_METRIC, TAG_MODE, TAG_ROLE, TAG_STUDY
+from study.tracking import TAG_METRIC, TAG_MODE, TAG_ROLE, TAG_STUDY, log_final_cv, open_study_run
 
 SAME_FOLDS = "a" * 40
 OTHER_FOLDS = "b" * 40

@@ -1,4 +1,4 @@
-"""``study.runner`` without Ray: resume from any working directory or a moved store, and a
+"""``study.run`` without Ray: resume from any working directory or a moved store, and a
 study that cannot start ends what it opened."""
 
 from __future__ import annotations
@@ -9,15 +9,12 @@ from pathlib import Path
 
 import pytest
 
-import study.runner
-from study.manifest import write_manifest
-from study.mlflow_store import client_for, open_study_run
-from study.plan import make_plan
-from study.relocation import relocate, relocate_mlflow_artifacts, relocated
+import study.run._runner as runner
 from study.request import StudyRequest
-from study.runner import resume_plan
-from study.space_files import bundled_directory
-from study.stores import default_store_uris
+from study.run import make_plan, resume_plan, write_manifest
+from study.space import bundled_directory
+from study.store import default_store_uris, relocate, relocate_mlflow_artifacts, relocated
+from study.tracking import client_for, open_study_run
 
 
 def _start(folder: Path, monkeypatch) -> None:
@@ -67,7 +64,7 @@ def test_a_moved_store_resumes_in_its_new_place(tmp_path: Path, monkeypatch) -> 
     moved.parent.mkdir()
     shutil.move(old, moved)
     manifest, plan = resume_plan("s", str(moved))
-    assert plan.store == moved and study.runner.moved_from(manifest, moved) == old
+    assert plan.store == moved and runner.moved_from(manifest, moved) == old
     assert plan.tracking_uri == f"sqlite:///{moved / 'mlflow.db'}"
     assert plan.optuna_storage == f"sqlite:///{moved / 'optuna.db'}"
     # MLflow's artifact locations follow the store; locations elsewhere stay as they were
@@ -99,16 +96,16 @@ def test_relocate_rewrites_the_old_folder_only_while_relocating(tmp_path: Path) 
 def test_a_study_that_cannot_start_ends_its_parent_run_and_writes_no_manifest(
     tmp_path: Path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(study.runner, "start_ray", lambda _address: False)
-    monkeypatch.setattr(study.runner, "_check_resources", lambda _request: None)
+    monkeypatch.setattr(runner, "start_ray", lambda _address: False)
+    monkeypatch.setattr(runner, "_check_resources", lambda _request: None)
 
     def broken_tuner(*_args, **_kwargs):
         raise RuntimeError("the searcher could not be built")
 
-    monkeypatch.setattr(study.runner, "_tuner", broken_tuner)
+    monkeypatch.setattr(runner, "_tuner", broken_tuner)
     request = StudyRequest(name="late", store=str(tmp_path), trials=1)
     with pytest.raises(RuntimeError, match="searcher"):
-        study.runner.run_study(request)
+        runner.run_study(request)
     assert not (tmp_path / "studies" / "late.json").exists()  # `run --name late` works again
     client = client_for(default_store_uris(tmp_path)[0])
     (parent,) = client.search_runs([client.get_experiment_by_name("late").experiment_id])

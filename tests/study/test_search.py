@@ -13,9 +13,9 @@ import pytest
 from optuna.trial import TrialState
 
 from actmix.config import RunConfig
-from study.payload import FINAL
-from study.search import OptunaSearcher, build_searcher, optuna_trial_counts
-from study.spaces import SearchSpace, baseline_point, config_from_sample, load_space
+from study.run import OptunaSearcher, build_searcher, optuna_trial_counts
+from study.space import SearchSpace, baseline_point, config_from_sample, load_space
+from study.tracking.payload import FINAL
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

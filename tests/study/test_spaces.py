@@ -8,7 +8,7 @@ import pytest
 from actmix.activations import available_activations
 from actmix.config import MLPConfig, RunConfig, TemperatureSchedule, TrainConfig, config_to_dict
 from actmix.xgb import XGBConfig
-from study.spaces import (
+from study.space import (
     Param,
     baseline_point,
     bundled_spaces,

@@ -8,14 +8,13 @@ from pathlib import Path
 import optuna
 from mlflow.tracking import MlflowClient
 
-from study.locations import store_lock
-from study.stores import default_store_uris
+from study.store import default_store_uris, store_lock
 
 
 def _first_use(store: str, barrier, name: str) -> None:
     """What `run` does with a new store before its study starts: schemas, then a study run."""
-    from study.mlflow_store import open_study_run
-    from study.runner import create_schemas
+    from study.run import create_schemas
+    from study.tracking import open_study_run
 
     mlflow_uri, optuna_uri = default_store_uris(Path(store))
     barrier.wait()  # both drivers reach the new store together

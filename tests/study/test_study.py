@@ -14,8 +14,8 @@ from mlflow.tracking import MlflowClient
 from actmix.analysis import load_model
 from actmix.config import RunConfig, config_from_dict, run_config_to_dict
 from study.cli import main
-from study.leaderboard import study_trials
-from study.spaces import baseline_point, config_from_sample, load_space
+from study.space import baseline_point, config_from_sample, load_space
+from study.tracking import study_trials
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

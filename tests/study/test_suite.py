@@ -12,10 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.suite_file import load_suite
-from study.suite_markdown import BEGIN, END, render_markdown, replace_block
-from study.suite_runner import run_suite, suite_progress
-from study.suite_units import read_unit, suite_directory, suite_units
+from study.report import BEGIN, END, render_markdown, replace_block
+from study.suite import (
+    load_suite,
+    read_unit,
+    run_suite,
+    suite_directory,
+    suite_progress,
+    suite_units,
+)
 
 # ---------------------------------------------------------------------------- suite files
 
@@ -123,7 +128,7 @@ study: {trials: 2, epochs: 3, grace_period: 2}
 @pytest.mark.slow
 @pytest.mark.usefixtures("local_ray")
 def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
-    from study.suite_html import write_suite_report
+    from study.report import write_suite_report
 
     _regression_frame(90, 0).to_csv(tmp_path / "reg.csv", index=False)
     _classification_frame(90, 1).to_csv(tmp_path / "cls.csv", index=False)
@@ -165,7 +170,7 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     # everything is in the suite's experiment: 12 studies with their trials, 16 units
     from mlflow.tracking import MlflowClient
 
-    from study.leaderboard import study_trials
+    from study.tracking import study_trials
 
     client = MlflowClient(tracking_uri=f"sqlite:///{root.parent.parent / 'mlflow.db'}")
     assert [e.name for e in client.search_experiments()] == ["tiny", "Default"]
@@ -411,7 +416,7 @@ def test_a_signal_during_retraining_stops_the_suite_as_interrupted(tmp_path, sto
 
 
 def test_the_answer_names_the_most_important_knobs_against_an_even_share():
-    from study.suite_report import _knob_sentence
+    from study.report._suite import _knob_sentence
 
     rows = [
         {"dataset": "a", "param": "x", "importance": 0.6},

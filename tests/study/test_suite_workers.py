@@ -17,10 +17,8 @@ from pathlib import Path
 import pytest
 
 from study.cli import main
-from study.suite_file import load_suite
-from study.suite_runner import run_suite
-from study.suite_units import claim_unit, suite_units
-from study.suite_workers import _forwarded_signals
+from study.suite import claim_unit, load_suite, run_suite, suite_units
+from study.suite._workers import _forwarded_signals
 from tests.study.processes import wait_until
 
 SUITE = """
@@ -60,8 +58,7 @@ def test_the_claim_of_a_killed_driver_is_free_at_once(tmp_path, suite):
                 f"""
                 import sys, time
                 from pathlib import Path
-                from study.suite_file import load_suite
-                from study.suite_units import claim_unit, suite_units
+                from study.suite import claim_unit, load_suite, suite_units
                 unit = next(iter(suite_units(load_suite({suite.path!r}))))
                 with claim_unit(Path({str(tmp_path)!r}), unit) as mine:
                     print("held" if mine else "refused", flush=True)
@@ -103,7 +100,7 @@ _COUNTING_CHILD = textwrap.dedent(
 
 
 def test_each_stop_signal_reaches_each_worker_exactly_once(tmp_path):
-    from study.interrupts import StopSignal
+    from study.system import StopSignal
 
     logs = [tmp_path / f"worker{n}.log" for n in (1, 2)]
     workers = [

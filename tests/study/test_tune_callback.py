@@ -17,12 +17,19 @@ from matplotlib import image as mpimg
 
 from actmix.analysis import load_model, save_model
 from actmix.mlp import MLP
-from study import payload
-from study import progress as progress_module
-from study.mlflow_store import client_for, open_study_run, trial_runs
-from study.tags import TAG_PARENT, TAG_ROLE, TAG_TRIAL_ID, TAG_TRIAL_INDEX
-from study.trial_artifacts import with_rendered_artifacts
-from study.tune_callback import MlflowTrialLogger
+from study.tracking import (
+    TAG_PARENT,
+    TAG_ROLE,
+    TAG_TRIAL_ID,
+    TAG_TRIAL_INDEX,
+    MlflowTrialLogger,
+    client_for,
+    open_study_run,
+    payload,
+    trial_runs,
+    with_rendered_artifacts,
+)
+from study.tracking import _progress as progress_module
 
 OBJECTIVE = "val_rmse_mean"
 CONFIG = {"train.lr": 0.01, "model.hidden": [8, 8]}
@@ -326,14 +333,23 @@ def test_diverged_trial_fails_with_its_reason(study: Study) -> None:
 def test_a_progress_line_comes_when_nothing_ended_for_a_while(study: Study, monkeypatch) -> None:
     logger = study.logger()
     trials = [FakeTrial("a"), FakeTrial("b"), FakeTrial("c", status="PENDING")]
-    logger.on_step(0, trials)
+    logger.on_step_end(0, trials)
     assert study.lines == []  # just started: nothing to say yet
     clock = progress_module.time.monotonic() + progress_module.HEARTBEAT_S + 61
     monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock)
-    logger.on_step(1, trials)
-    logger.on_step(2, trials)  # just said: not again
+    logger.on_step_end(1, trials)
+    logger.on_step_end(2, trials)  # just said: not again
     (line,) = study.lines
     assert line.startswith("study demo: 0/4 done, 2 running, no result yet, 1m")
+
+
+def test_every_hook_is_one_ray_tune_calls() -> None:
+    """A misspelt hook is never called and fails silently (``on_step`` was one): every
+    ``on_*`` method of the callback must be a hook of Tune's ``Callback``."""
+    from ray.tune import Callback
+
+    hooks = {name for name in vars(MlflowTrialLogger) if name.startswith("on_")}
+    assert hooks and hooks <= set(vars(Callback)), hooks - set(vars(Callback))
 
 
 def test_crashed_trial_fails_with_the_last_line_of_its_error(study: Study, tmp_path: Path) -> None:

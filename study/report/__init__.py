@@ -1,0 +1,53 @@
+"""Reports: a study's (final-CV leaderboards, paired tests, history, importances) and a
+suite's (per-dataset tables, comparisons, ranks, knobs), written as JSON, HTML, Markdown
+and PNGs.
+"""
+
+from __future__ import annotations
+
+from study.report._study import (
+    RESULT_FILES,
+    Comparison,
+    FinalRun,
+    Report,
+    StudyHistory,
+    build_report,
+    collect_final_runs,
+    compare_on_dataset,
+    compared_runs,
+    load_history,
+    load_result_file,
+)
+from study.report._study_html import verdict, write_report
+from study.report._suite import DatasetResults, SuiteReport, build_suite_report
+from study.report._suite_html import write_suite_report
+from study.report._suite_markdown import (
+    BEGIN,
+    END,
+    render_markdown,
+    replace_block,
+)
+
+__all__ = [
+    "BEGIN",
+    "END",
+    "RESULT_FILES",
+    "Comparison",
+    "DatasetResults",
+    "FinalRun",
+    "Report",
+    "StudyHistory",
+    "SuiteReport",
+    "build_report",
+    "build_suite_report",
+    "collect_final_runs",
+    "compare_on_dataset",
+    "compared_runs",
+    "load_history",
+    "load_result_file",
+    "render_markdown",
+    "replace_block",
+    "verdict",
+    "write_report",
+    "write_suite_report",
+]

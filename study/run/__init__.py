@@ -1,0 +1,64 @@
+"""One study from request to summary: the validated plan, Optuna search and ASHA, the Ray
+Tune trainables, the runner that starts, resumes and summarises, and the manifest that
+lets ``resume NAME`` rebuild a study from any directory.
+"""
+
+from __future__ import annotations
+
+from study.run._adapters import (
+    TESTED,
+    RelocatableSearchGenerator,
+    running_trial,
+    untested_versions,
+)
+from study.run._manifest import (
+    load_manifest,
+    moved_from,
+    resume_plan,
+    write_manifest,
+)
+from study.run._plan import StudyPlan, check_ray_address, make_plan
+from study.run._run_params import study_params
+from study.run._runner import (
+    StudyOutcome,
+    create_schemas,
+    resume_study,
+    run_study,
+    start_ray,
+)
+from study.run._search import (
+    OptunaSearcher,
+    SchedulerKind,
+    build_scheduler,
+    build_searcher,
+    optuna_trial_counts,
+)
+from study.run._trainables import StudySettings, objective_name, train_trial
+
+__all__ = [
+    "TESTED",
+    "OptunaSearcher",
+    "RelocatableSearchGenerator",
+    "SchedulerKind",
+    "StudyOutcome",
+    "StudyPlan",
+    "StudySettings",
+    "build_scheduler",
+    "build_searcher",
+    "check_ray_address",
+    "create_schemas",
+    "load_manifest",
+    "make_plan",
+    "moved_from",
+    "objective_name",
+    "optuna_trial_counts",
+    "resume_plan",
+    "resume_study",
+    "run_study",
+    "running_trial",
+    "start_ray",
+    "study_params",
+    "train_trial",
+    "untested_versions",
+    "write_manifest",
+]

@@ -1,0 +1,69 @@
+"""A study's manifest, ``<store>/studies/<name>.json``: its request with absolute paths,
+its MLflow ids and stores, so that ``resume NAME`` rebuilds it from any directory."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from study.request import StudyRequest
+from study.run._plan import StudyPlan, make_plan
+from study.store import manifest_path, relocate, relocated, store_folder
+
+__all__ = ["load_manifest", "moved_from", "resume_plan", "write_manifest"]
+
+
+def write_manifest(plan: StudyPlan, experiment_id: str, parent_run_id: str) -> None:
+    """Write ``<store>/studies/<name>.json`` atomically: what ``resume`` rebuilds from."""
+    plan.manifest.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "name": plan.name,
+        "request": dataclasses.asdict(plan.request) | {"name": plan.name},
+        "experiment_id": experiment_id,
+        "parent_run_id": parent_run_id,
+        "tracking_uri": plan.tracking_uri,
+        "optuna_storage": plan.optuna_storage,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    partial = plan.manifest.with_suffix(".partial")
+    partial.write_text(json.dumps(data, indent=2))
+    partial.replace(plan.manifest)
+
+
+def load_manifest(name: str, store: str) -> dict[str, Any]:
+    """The manifest of study ``name`` in ``store``; ValueError naming the known studies."""
+    path = manifest_path(store, name)
+    if not path.is_file():
+        known = sorted(p.stem for p in path.parent.glob("*.json")) if path.parent.is_dir() else []
+        listing = ", ".join(known) if known else "none"
+        raise ValueError(
+            f"no study named {name!r} in {path.parent.parent}; known studies: {listing}"
+        )
+    return json.loads(path.read_text())
+
+
+def moved_from(manifest: dict[str, Any], store: Path) -> Path | None:
+    """The folder the study's store was in when it started, if it has moved since."""
+    recorded = Path(manifest["request"]["store"])
+    return recorded if recorded.is_absolute() and recorded != store else None
+
+
+def resume_plan(name: str, store: str) -> tuple[dict[str, Any], StudyPlan]:
+    """The manifest and plan of study ``name`` in ``store``, from any working directory.
+
+    A store moved as a whole resumes in its new place: locations that the request named
+    inside the old folder (an explicit SQLite URI, say) are moved with it.
+    """
+    manifest = load_manifest(name, store)
+    folder = store_folder(store)
+    fields = dict(manifest["request"], store=str(folder))
+    old = moved_from(manifest, folder)
+    if old is not None:
+        with relocated(old, folder):
+            for field in ("tracking_uri", "optuna_storage"):
+                if fields.get(field):
+                    fields[field] = relocate(fields[field])
+    return manifest, make_plan(StudyRequest.from_mapping(fields))

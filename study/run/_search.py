@@ -1,0 +1,268 @@
+"""Optuna TPE search (through Ray Tune) and the ASHA early-stopping scheduler.
+
+``OptunaSearcher`` is a Ray Tune ``Searcher`` written on the public APIs of both
+libraries: Optuna's ask-and-tell (``study.ask``/``study.tell``, ``trial.report``)
+and its storage interface; Tune's ``Searcher`` hooks. The one private
+interface it needs (a resumed driver's RUNNING trials) lives in ``study.run._adapters``.
+It runs in the Tune driver process and needs no running Ray: tests call its hooks
+directly against an in-memory or SQLite Optuna storage.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import pickle
+import warnings
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.search import ConcurrencyLimiter, Searcher
+
+from study.request import SchedulerKind
+from study.run._adapters import running_trial
+from study.space import SearchSpace, suggest_params
+from study.store import relocate
+from study.tracking import payload
+
+if TYPE_CHECKING:
+    import optuna
+
+    from actmix.metrics import Direction
+
+__all__ = [
+    "OptunaSearcher",
+    "SchedulerKind",
+    "build_scheduler",
+    "build_searcher",
+    "optuna_trial_counts",
+]
+
+_logger = logging.getLogger(__name__)
+_DIRECTIONS: dict[str, Direction] = {"min": "minimize", "max": "maximize"}
+_EPOCH = "training_iteration"  # Tune's step counter: one per reported epoch
+
+
+class OptunaSearcher(Searcher):
+    """One Optuna trial per Tune trial, in a persistent study, the baseline first.
+
+    Differences from Ray's ``OptunaSearch`` that a study relies on:
+
+    - a trial stopped by ASHA before its final report is told as PRUNED (with its
+      intermediate values), so Optuna's importances and dashboard tell it apart;
+    - a non-finite objective is told as FAIL (Optuna refuses NaN as a value, and
+      Ray's version leaves such a trial RUNNING in the storage forever);
+    - after a killed driver, Tune's snapshot can be older than the Optuna storage:
+      a RUNNING trial asked after the snapshot (an orphan) is adopted by the next
+      new Tune trial instead of asking a new one, and results for a trial the
+      storage already has as finished are ignored;
+    - a restored searcher reseeds its sampler, so it does not replay the random
+      draws it made after the snapshot (that would repeat an orphan's configuration).
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        metric: str,
+        mode: str,
+        baseline: Mapping[str, Any],
+        sampler: optuna.samplers.BaseSampler,
+        storage: optuna.storages.BaseStorage,
+        study_name: str,
+    ) -> None:
+        import optuna
+
+        if mode not in _DIRECTIONS:
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        super().__init__(metric=metric, mode=mode)
+        self._space = space
+        self._storage = storage
+        self._study = optuna.create_study(
+            storage=storage,
+            sampler=sampler,
+            pruner=optuna.pruners.NopPruner(),  # Tune's scheduler stops trials, not Optuna
+            study_name=study_name,
+            direction=_DIRECTIONS[mode],
+            load_if_exists=True,
+        )
+        # a searcher built again over an existing study must not queue the baseline twice
+        self._study.enqueue_trial(dict(baseline), skip_if_exists=True)
+        self._trials: dict[str, optuna.Trial] = {}  # Tune trial id -> its Optuna trial
+        self._reporter: ThreadPoolExecutor | None = None  # started at the first result
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        trial = self._trials.get(trial_id)
+        if trial is None:
+            trial = self._orphan_trial() or self._study.ask()
+            self._trials[trial_id] = trial
+        # an adopted or enqueued trial replays its stored params: same configuration
+        constants = suggest_params(self._space, trial)
+        return {**trial.params, **constants}
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        import optuna
+
+        trial = self._trials.get(trial_id)
+        value, step = result.get(self.metric), result.get(_EPOCH)
+        if trial is None or value is None or step is None:
+            return
+
+        def report() -> None:
+            try:
+                trial.report(float(value), int(step))
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # finished in the storage before the snapshot Tune resumed from
+            except Exception:  # a lost intermediate value must not stop the study
+                _logger.exception("intermediate value of trial %s not stored", trial_id)
+
+        # one storage write per epoch of every trial: off Tune's event loop, in order
+        self._reports().submit(report)
+
+    def _reports(self) -> ThreadPoolExecutor:
+        if self._reporter is None:
+            self._reporter = ThreadPoolExecutor(1, thread_name_prefix="optuna-report")
+        return self._reporter
+
+    def drain(self) -> None:
+        """Wait until every intermediate value handed over so far is in the storage."""
+        if self._reporter is not None:
+            self._reporter.submit(lambda: None).result()
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        from optuna.trial import TrialState
+
+        trial = self._trials.get(trial_id)
+        if trial is None:
+            _logger.warning("completion of unknown trial %s ignored (never suggested)", trial_id)
+            return
+        self.drain()  # its intermediate values first: a finished trial refuses them
+        value = (result or {}).get(self.metric)
+        if value is not None and math.isfinite(float(value)) and payload.is_final(result or {}):
+            state, told = TrialState.COMPLETE, float(value)
+        elif (value is not None and not math.isfinite(float(value))) or error:
+            state, told = TrialState.FAIL, None
+        else:
+            # stopped by the scheduler (ASHA) before its final report: Optuna keeps the
+            # intermediate values and takes the last one as the trial's value
+            state, told = TrialState.PRUNED, None
+        self._study.tell(trial, told, state=state, skip_if_finished=True)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """No live database objects: the storage as its URL, the Optuna trials as numbers.
+
+        Tune pickles the searcher into its saved state; an unpickled Optuna study would
+        carry its own copy of the storage, apart from the one the searcher opens.
+        """
+        import optuna
+
+        self.drain()  # the snapshot must not be ahead of the storage
+        state = self.__dict__.copy()
+        state["_reporter"] = None
+        storage, study = state.pop("_storage"), state.pop("_study")
+        rdb = isinstance(storage, optuna.storages.RDBStorage)
+        state["_storage"] = storage.url if rdb else storage  # in-memory: pickled as is
+        state["_study"] = (study.study_name, study.sampler)
+        state["_trials"] = {trial_id: trial.number for trial_id, trial in self._trials.items()}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        import optuna
+
+        state = dict(state)
+        storage = state.pop("_storage")
+        if isinstance(storage, str):
+            # a resumed store that moved as a whole: the URL named the old folder
+            storage = optuna.storages.RDBStorage(relocate(storage))
+        name, sampler = state.pop("_study")
+        numbers: dict[str, int] = state.pop("_trials")
+        state["_reporter"] = None  # also absent from searchers pickled before it existed
+        self.__dict__.update(state)
+        self._storage = storage
+        self._study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+        self._trials = {
+            trial_id: running_trial(self._study, storage, number)
+            for trial_id, number in numbers.items()
+        }
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump(self.__getstate__(), file)
+
+    def restore(self, checkpoint_path: str) -> None:
+        # the file is the one `save` wrote into the study's own store, beside the state Tune
+        # itself unpickles on restore: never user input (the sampler's state needs pickle)
+        with open(checkpoint_path, "rb") as file:
+            self.__setstate__(pickle.load(file))
+        # the sampler's generator is back where it was at the snapshot; its next draws
+        # would repeat the ones made for trials asked after it (the orphans)
+        self._study.sampler.reseed_rng()
+
+    def _orphan_trial(self) -> optuna.Trial | None:
+        """A RUNNING trial of the study that no Tune trial owns, if any."""
+        from optuna.trial import TrialState
+
+        owned = {trial.number for trial in self._trials.values()}
+        for frozen in self._study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if frozen.number not in owned:
+                return running_trial(self._study, self._storage, frozen.number)
+        return None
+
+
+def build_searcher(
+    space: SearchSpace,
+    *,
+    metric: str,
+    mode: str,
+    baseline: dict[str, Any],
+    seed: int,
+    storage_url: str,
+    study_name: str,
+    max_concurrent: int,
+) -> ConcurrencyLimiter:
+    """Seeded multivariate TPE over ``space``, persisted in ``storage_url``, baseline first."""
+    import optuna
+
+    with warnings.catch_warnings():
+        # multivariate TPE is flagged experimental but is stable and the better default here
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    searcher = OptunaSearcher(
+        space,
+        metric=metric,
+        mode=mode,
+        baseline=baseline,
+        sampler=sampler,
+        storage=optuna.storages.RDBStorage(storage_url),
+        study_name=study_name,
+    )
+    return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
+
+
+def build_scheduler(
+    kind: SchedulerKind, *, max_t: int, grace_period: int, reduction_factor: float
+) -> TrialScheduler:
+    """ASHA on epochs (``training_iteration``) or plain FIFO; metric/mode come from TuneConfig."""
+    if kind == "none":
+        return FIFOScheduler()
+    return ASHAScheduler(
+        time_attr=_EPOCH,
+        max_t=max_t,
+        grace_period=min(grace_period, max_t),
+        reduction_factor=reduction_factor,
+    )
+
+
+def optuna_trial_counts(storage_url: str, study_name: str) -> dict[str, int]:
+    """Number of Optuna trials per state (COMPLETE, FAIL, RUNNING, ...)."""
+    import optuna
+
+    study = optuna.load_study(study_name=study_name, storage=storage_url)
+    counts: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
+    return counts

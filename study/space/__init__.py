@@ -1,0 +1,89 @@
+"""Declarative search spaces: one YAML file per model family, one validated parser.
+
+A space file names a default ``model``, may ``extends`` another file in the same
+directory (its params are included; keys here override), and maps each param to
+exactly one distribution::
+
+    description: ActMix MLP
+    model: actmix
+    extends: mlp
+    params:
+      train.lr: {loguniform: [1.0e-4, 1.0e-2]}
+      mlp.width: {choice: [64, 128, 256]}
+
+The public names of four modules; the last three import only the first:
+
+- ``space_params``: ``Param``, ``SearchSpace`` and the param names a space may use;
+- ``space_files``: reading and checking a file (YAML -> ``SearchSpace``);
+- ``space_sampling``: ``suggest_params`` (Optuna define-by-run) and ``baseline_point``;
+- ``space_configs``: ``config_from_sample`` (sampled values -> ``RunConfig``).
+
+>>> from actmix.config import RunConfig
+>>> space = load_space("mlp")
+>>> point = baseline_point(space, RunConfig(), epochs=200)
+>>> config_from_sample(space, point, base=RunConfig(), epochs=200).mlp.widths
+(128, 128)
+"""
+
+from __future__ import annotations
+
+from study.space._configs import build_config, check_buildable, config_from_sample
+from study.space._files import (
+    MAX_FILE_BYTES,
+    MAX_YAML_NODES,
+    absolute_space,
+    bundled_directory,
+    bundled_names,
+    read_space,
+)
+from study.space._load import bundled_spaces, load_space, space_for_model
+from study.space._params import (
+    ACTIVATION_PREFIX,
+    DERIVED,
+    DISTRIBUTIONS,
+    EPOCH_FRACTIONS,
+    PARAM_TYPES,
+    SETS_FIELD,
+    Param,
+    ParamKind,
+    SearchSpace,
+    as_integer,
+    as_number,
+    check_epochs,
+    check_model,
+    did_you_mean,
+    enabled_flag,
+)
+from study.space._sampling import baseline_point, suggest_params
+
+__all__ = [
+    "ACTIVATION_PREFIX",
+    "DERIVED",
+    "DISTRIBUTIONS",
+    "EPOCH_FRACTIONS",
+    "MAX_FILE_BYTES",
+    "MAX_YAML_NODES",
+    "PARAM_TYPES",
+    "SETS_FIELD",
+    "Param",
+    "ParamKind",
+    "SearchSpace",
+    "absolute_space",
+    "as_integer",
+    "as_number",
+    "baseline_point",
+    "build_config",
+    "bundled_directory",
+    "bundled_names",
+    "bundled_spaces",
+    "check_buildable",
+    "check_epochs",
+    "check_model",
+    "config_from_sample",
+    "did_you_mean",
+    "enabled_flag",
+    "load_space",
+    "read_space",
+    "space_for_model",
+    "suggest_params",
+]

@@ -1,0 +1,357 @@
+"""Reading and checking a search-space file: YAML -> a typed ``SearchSpace``.
+
+The file grammar, ``extends``, and every check that needs only the file: names,
+distributions, bounds, the model and which params go together. Whether each value
+builds a valid ``RunConfig`` is checked by ``space_configs.check_buildable``, which
+``spaces.load_space`` applies to what this module returns. Every problem is a
+``ValueError`` (or ``FileNotFoundError``) naming the file, the param and what would
+be valid.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from actmix.config import XGBOOST
+from study.space._params import (
+    ACTIVATION_PREFIX,
+    DISTRIBUTIONS,
+    PARAM_TYPES,
+    SETS_FIELD,
+    Param,
+    SearchSpace,
+    check_model,
+    did_you_mean,
+)
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_YAML_NODES",
+    "absolute_space",
+    "bundled_directory",
+    "bundled_names",
+    "read_space",
+]
+
+_TOP_LEVEL_KEYS = ("description", "model", "extends", "params")
+_FILE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_OPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# a space file is a few lines; the caps keep a hostile or mistaken file from
+# costing minutes (anchors and aliases can make a few lines stand for 10^9 nodes)
+MAX_FILE_BYTES = 256 * 1024
+MAX_YAML_NODES = 20_000
+
+
+def _is_path(text: str) -> bool:
+    return text.endswith((".yaml", ".yml")) or "/" in text or os.sep in text
+
+
+def absolute_space(path_or_name: str) -> str:
+    """A space path made absolute (a study may resume from elsewhere); a bundled name as is."""
+    return (
+        str(Path(path_or_name).expanduser().resolve()) if _is_path(path_or_name) else path_or_name
+    )
+
+
+def read_space(path_or_name: str | os.PathLike[str]) -> SearchSpace:
+    """Read a space from a ``.yaml`` path or by bundled name (``"actmix"``, ``"mlp"``, ...)."""
+    text = os.fspath(path_or_name)
+    if _is_path(text):
+        path = Path(text)
+        if not path.is_file():
+            raise FileNotFoundError(f"search space file not found: {path}")
+        return _parse_space_file(path.parent, path.name, ())
+    directory = bundled_directory()
+    if _FILE_NAME.fullmatch(text) and directory.joinpath(f"{text}.yaml").is_file():
+        return _parse_space_file(directory, f"{text}.yaml", ())
+    raise ValueError(
+        f"unknown search space {text!r}; give a .yaml path or a bundled name: "
+        f"{', '.join(bundled_names())}"
+    )
+
+
+def bundled_directory() -> Traversable:
+    return resources.files("study.search_spaces")
+
+
+def bundled_names() -> list[str]:
+    entries = bundled_directory().iterdir()
+    return sorted(e.name.removesuffix(".yaml") for e in entries if e.name.endswith(".yaml"))
+
+
+def _parse_space_file(directory: Traversable, filename: str, chain: tuple[str, ...]) -> SearchSpace:
+    """Parse and check ``directory/filename``; ``chain``: the files extending it (cycles)."""
+    display = str(directory.joinpath(filename))
+    if display in chain:
+        raise ValueError(f"{chain[-1]}: extends: cycle {' -> '.join((*chain, display))}")
+    data = _read_yaml(directory.joinpath(filename), display)
+    if not isinstance(data, Mapping):
+        raise ValueError(
+            f"{display}: expected a mapping with keys {', '.join(_TOP_LEVEL_KEYS)}, "
+            f"got {type(data).__name__}"
+        )
+    for key in data:
+        if key not in _TOP_LEVEL_KEYS:
+            valid = ", ".join(_TOP_LEVEL_KEYS)
+            close = difflib.get_close_matches(str(key), _TOP_LEVEL_KEYS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"{display}: unknown key {key!r}; {hint}valid keys: {valid}")
+    for key in ("description", "model", "extends"):
+        if key in data and not isinstance(data[key], str):
+            raise ValueError(f"{display}: {key}: expected a string, got {data[key]!r}")
+    params_data = data.get("params") or {}
+    if not isinstance(params_data, Mapping):
+        raise ValueError(f"{display}: params: expected a mapping name -> distribution")
+    params: dict[str, Param] = {}
+    parent = None
+    if "extends" in data:
+        parent = _parse_space_file(
+            directory, _extends_file(directory, data["extends"], display), (*chain, display)
+        )
+        params = {param.name: param for param in parent.params}
+    for name, spec in params_data.items():
+        where = f"{display}: params.{name}"
+        if not isinstance(name, str):
+            raise ValueError(f"{where}: param names are strings, got {name!r}")
+        _check_name(name, where)
+        params[name] = _parse_param(name, spec, where)
+    space = SearchSpace(
+        name=filename.removesuffix(".yaml").removesuffix(".yml"),
+        path=display,
+        description=data.get("description", parent.description if parent else ""),
+        model=data.get("model", parent.model if parent else ""),
+        params=tuple(params.values()),
+    )
+    _check_space(space)
+    return space
+
+
+def _read_yaml(location: Traversable, display: str) -> Any:
+    if not location.is_file():
+        raise FileNotFoundError(f"search space file not found: {display}")
+    with location.open("rb") as stream:
+        raw = stream.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise ValueError(
+            f"{display}: larger than {MAX_FILE_BYTES // 1024} KiB; a search space file "
+            "is a few lines"
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{display}: not UTF-8 text (byte {error.start} is {raw[error.start]:#04x}); "
+            "save the file as UTF-8"
+        ) from None
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _check_nodes(root, display)
+        return loader.construct_document(root)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ValueError(f"cannot parse {display}{line}: {problem}") from None
+    except RecursionError:
+        raise ValueError(f"{display}: nested too deeply to be a search space") from None
+    finally:
+        loader.dispose()
+
+
+def _check_nodes(root: yaml.Node, display: str) -> None:
+    """Reject repeated keys, self-containing aliases and over-large documents.
+
+    ``safe_load`` keeps the last of two equal keys silently; a repeated param is a
+    typo. An alias stands for its whole anchored node, so the document a later step
+    walks can be exponentially larger than the text: its size (aliases expanded) is
+    counted here while each node is visited once, so the check itself stays linear.
+    """
+    sizes: dict[int, int] = {}  # id(node) -> nodes in it, aliases expanded; -1: being counted
+
+    def count(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known == -1:
+            line = node.start_mark.line + 1
+            raise ValueError(f"{display} (line {line}): an alias refers to a node containing it")
+        if known is not None:
+            return known
+        sizes[id(node)] = -1
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        line = key.start_mark.line + 1
+                        raise ValueError(f"{display} (line {line}): duplicate key {key.value!r}")
+                    seen.add(key.value)
+                total += count(key) + count(value)
+                _check_size(total, display)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += count(item)
+                _check_size(total, display)
+        sizes[id(node)] = total
+        return total
+
+    count(root)
+
+
+def _check_size(nodes: int, display: str) -> None:
+    if nodes > MAX_YAML_NODES:
+        raise ValueError(
+            f"{display}: the document expands to more than {MAX_YAML_NODES} YAML nodes "
+            "(anchors and aliases repeat what they point to); a search space needs a few hundred"
+        )
+
+
+def _extends_file(directory: Traversable, target: str, display: str) -> str:
+    stem = target.removesuffix(".yaml")
+    if not _FILE_NAME.fullmatch(stem):
+        raise ValueError(
+            f"{display}: extends: expected the name of a space file in the same directory, "
+            f"got {target!r}"
+        )
+    if not directory.joinpath(f"{stem}.yaml").is_file():
+        raise ValueError(
+            f"{display}: extends: no space file {target!r} next to it "
+            f"({directory.joinpath(f'{stem}.yaml')} does not exist)"
+        )
+    return f"{stem}.yaml"
+
+
+def _check_name(name: str, where: str) -> None:
+    if name == "train.epochs":
+        raise ValueError(f"{where}: train.epochs may not be searched: the study sets the epochs")
+    if name.startswith(ACTIVATION_PREFIX):
+        if not _OPTION_NAME.fullmatch(name.removeprefix(ACTIVATION_PREFIX)):
+            raise ValueError(f"{where}: expected mlp.activation.<option>, got {name!r}")
+        return
+    if name not in PARAM_TYPES:
+        hint = did_you_mean(name, [*PARAM_TYPES, "mlp.activation.<option>"], "params")
+        raise ValueError(f"{where}: unknown param {name!r}{hint}")
+
+
+def _parse_param(name: str, spec: Any, where: str) -> Param:
+    valid = ", ".join(DISTRIBUTIONS)
+    if not isinstance(spec, Mapping):
+        raise ValueError(
+            f"{where}: expected a mapping with one distribution ({valid}), got {spec!r}"
+        )
+    for key in spec:
+        if key not in DISTRIBUTIONS and key != "log":
+            raise ValueError(f"{where}: unknown distribution {key!r}; valid: {valid}")
+    kinds = [key for key in spec if key in DISTRIBUTIONS]
+    if len(kinds) != 1:
+        got = ", ".join(kinds) or "none"
+        raise ValueError(f"{where}: expected exactly one distribution, got {got}; valid: {valid}")
+    kind = kinds[0]
+    argument = spec[kind]
+    log = spec.get("log", False)
+    if "log" in spec and kind != "int":
+        raise ValueError(f"{where}: 'log' goes only with int (use loguniform for floats)")
+    if not isinstance(log, bool):
+        raise ValueError(f"{where}: log: expected true or false, got {log!r}")
+    if PARAM_TYPES.get(name) is int and kind in ("uniform", "loguniform", "zero_or_loguniform"):
+        raise ValueError(f"{where}: {name} is an integer; use int: [low, high] or choice")
+    if kind == "fixed":
+        return Param(name, kind, value=_fixed_value(argument, where))
+    if kind == "choice":
+        return Param(name, kind, choices=_choices(argument, where))
+    low, high = _bounds(kind, argument, log, where)
+    return Param(name, kind, low=low, high=high, log=log)
+
+
+def _bounds(kind: str, argument: Any, log: bool, where: str) -> tuple[float, float]:
+    numbers = [_number(v) for v in argument] if isinstance(argument, list) else []
+    low, high = numbers if len(numbers) == 2 else (None, None)
+    if low is None or high is None:
+        raise ValueError(f"{where}: {kind}: expected [low, high], got {argument!r}")
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"{where}: {kind}: bounds must be finite, got [{low}, {high}]")
+    if low > high:
+        raise ValueError(f"{where}: low {low} > high {high}")
+    if kind == "int":
+        if not (float(low).is_integer() and float(high).is_integer()):
+            raise ValueError(f"{where}: int needs integer bounds, got [{low}, {high}]")
+        low, high = int(low), int(high)
+    if (kind in ("loguniform", "zero_or_loguniform") or log) and low <= 0:
+        label = "int with log" if kind == "int" else kind
+        raise ValueError(f"{where}: {label} needs low > 0, got {low}")
+    return low, high
+
+
+def _choices(argument: Any, where: str) -> tuple[Any, ...]:
+    if not isinstance(argument, list) or not argument:
+        raise ValueError(f"{where}: choice: expected a non-empty list, got {argument!r}")
+    seen = set()
+    for value in argument:
+        if not isinstance(value, (str, int, float, bool)):
+            raise ValueError(f"{where}: choice values are str, int, float or bool, got {value!r}")
+        if (type(value), value) in seen:
+            raise ValueError(f"{where}: choice lists {value!r} twice")
+        seen.add((type(value), value))
+    return tuple(argument)
+
+
+def _fixed_value(argument: Any, where: str) -> Any:
+    scalar = (str, int, float, bool)
+    if isinstance(argument, scalar):
+        return argument
+    if isinstance(argument, list) and all(isinstance(v, scalar) for v in argument):
+        return tuple(argument)
+    raise ValueError(f"{where}: fixed: expected a scalar or a list of scalars, got {argument!r}")
+
+
+def _check_space(space: SearchSpace) -> None:
+    where = f"{space.path}: params"
+    names = {param.name for param in space.params}
+    if not names:
+        raise ValueError(f"{where}: no params")
+    if not space.model:
+        raise ValueError(f"{space.path}: model: missing; name an activation or 'xgboost'")
+    try:
+        check_model(space.model)
+    except ValueError as error:
+        raise ValueError(f"{space.path}: model: {error}") from None
+    is_xgboost = space.model == XGBOOST
+    for name in sorted(names):
+        if name.startswith(f"{XGBOOST}.") != is_xgboost:
+            family = "xgboost.*" if is_xgboost else "mlp.* and train.*"
+            raise ValueError(f"{where}.{name}: model {space.model!r} takes only {family} params")
+        if name in SETS_FIELD and SETS_FIELD[name] in names:
+            raise ValueError(f"{where}.{name}: give either {name} or {SETS_FIELD[name]}, not both")
+    if ("mlp.width" in names) != ("mlp.depth" in names):
+        given = "mlp.width" if "mlp.width" in names else "mlp.depth"
+        raise ValueError(
+            f"{where}.{given}: mlp.width and mlp.depth go together (widths = (width,) * depth)"
+        )
+
+
+def _number(value: Any) -> float | None:
+    """A YAML number; also ``'1e-4'``, which YAML 1.1 reads as a string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None

@@ -1,0 +1,56 @@
+"""Nested-CV suites: the suite file, its units of work and their records, the runner
+that tunes and retrains per outer fold, and ``--jobs N`` drivers side by side.
+"""
+
+from __future__ import annotations
+
+from study.suite._file import (
+    Protocol,
+    Reference,
+    StudyBudget,
+    Suite,
+    SuiteDataset,
+    SuiteModel,
+    load_suite,
+    reference_config,
+)
+from study.suite._runner import SuiteProgress, run_suite, suite_progress
+from study.suite._units import (
+    SESSIONS_FILE,
+    Unit,
+    UnitKind,
+    claim_unit,
+    read_sessions,
+    read_unit,
+    record_session,
+    suite_directory,
+    suite_units,
+    write_unit,
+)
+from study.suite._workers import SuiteWorkersFailed, run_workers
+
+__all__ = [
+    "SESSIONS_FILE",
+    "Protocol",
+    "Reference",
+    "StudyBudget",
+    "Suite",
+    "SuiteDataset",
+    "SuiteModel",
+    "SuiteProgress",
+    "SuiteWorkersFailed",
+    "Unit",
+    "UnitKind",
+    "claim_unit",
+    "load_suite",
+    "read_sessions",
+    "read_unit",
+    "record_session",
+    "reference_config",
+    "run_suite",
+    "run_workers",
+    "suite_directory",
+    "suite_progress",
+    "suite_units",
+    "write_unit",
+]

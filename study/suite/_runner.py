@@ -1,0 +1,384 @@
+"""Run a suite: nested cross-validation of every tuned model and reference on every dataset.
+
+For each dataset the outer folds are made once (``protocol.split_seed``); every model
+and reference of that dataset is scored on exactly those folds. For each outer fold a
+tuned model gets a study (the usual ``run`` machinery) over the outer-training rows
+only; its best trial, chosen by inner-validation score, is retrained there with
+``protocol.seeds`` seeds and scored once on the outer-test rows. A unit's result file
+is written last, so a killed suite continues where it stopped: finished units are
+skipped, an interrupted study is resumed, and nothing runs twice. Several drivers may
+work on one suite side by side (``jobs``, or separate commands on one store): each unit
+is claimed by one of them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from actmix.config import RunConfig, config_from_dict, run_config_to_dict
+from actmix.data import load_dataset
+from actmix.metrics import primary_metric
+from actmix.nested import evaluate_outer_fold
+from actmix.splits import Splits, make_folds
+from actmix.types import Dataset
+from study.request import StudyRequest
+from study.store import DEFAULT_STORE, default_store_uris, manifest_path, store_folder
+from study.suite._file import Suite, reference_config
+from study.suite._units import (
+    Unit,
+    claim_unit,
+    record_session,
+    suite_directory,
+    suite_units,
+    write_unit,
+)
+from study.suite._workers import run_workers
+from study.system import die_with_parent
+
+__all__ = ["SuiteProgress", "run_suite", "suite_progress"]
+
+Report = Callable[[str], None]
+
+
+def _print(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteProgress:
+    """Which units of a suite are done, which have a study under way, which are left."""
+
+    done: tuple[Unit, ...]
+    started: tuple[Unit, ...]  # a study exists but the unit has no result yet
+    left: tuple[Unit, ...]
+
+    @property
+    def total(self) -> int:
+        return len(self.done) + len(self.started) + len(self.left)
+
+
+def suite_progress(suite: Suite, *, store: str = DEFAULT_STORE) -> SuiteProgress:
+    """Read a suite's progress from its store (no Ray, nothing written)."""
+    root = suite_directory(store_folder(store), suite)
+    done, started, left = [], [], []
+    for unit in suite_units(suite):
+        if unit.path(root).is_file():
+            done.append(unit)
+        elif manifest_path(store_folder(store), unit.study_name(suite)).is_file():
+            started.append(unit)
+        else:
+            left.append(unit)
+    return SuiteProgress(tuple(done), tuple(started), tuple(left))
+
+
+def run_suite(
+    suite: Suite,
+    *,
+    store: str = DEFAULT_STORE,
+    tracking_uri: str | None = None,
+    address: str | None = None,
+    jobs: int = 1,
+    worker_of: int | None = None,
+    report: Report = _print,
+) -> SuiteProgress:
+    """Run (or continue) every unit of ``suite``; returns the progress at the end.
+
+    ``jobs`` > 1 runs that many suite drivers side by side on one Ray (see
+    :mod:`study.suite._workers`); ``worker_of`` is set in such a driver (the parent's pid).
+    """
+    from study.tracking import check_tracking_uri
+
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"--jobs must be an integer >= 1, got {jobs!r}")
+    if worker_of is not None and not die_with_parent(worker_of):
+        return suite_progress(suite, store=store)  # the command that started us is gone
+    store_path = store_folder(store)
+    uri = tracking_uri or default_store_uris(store_path)[0]
+    check_tracking_uri(uri)
+    root = suite_directory(store_path, suite)
+    progress = suite_progress(suite, store=store)
+    if not progress.started and not progress.left:
+        if worker_of is None:
+            report(f"suite {suite.name}: all {progress.total} units are done; nothing to run")
+        return progress
+    if worker_of is None:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "suite.yaml").write_text(suite.text)
+        side_by_side = f", {jobs} drivers side by side" if jobs > 1 else ""
+        report(
+            f"suite {suite.name}: {len(progress.done)} of {progress.total} units done, "
+            f"{len(progress.started) + len(progress.left)} to run (store {store_path}"
+            f"{side_by_side})"
+        )
+    started, began = time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%S")
+    from study.run import create_schemas, start_ray
+    from study.store import store_lock
+
+    # before any driver of the suite writes: a reference unit's MLflow run would otherwise
+    # create the schema beside another driver's study doing the same
+    with store_lock(store_path):
+        create_schemas(uri, default_store_uris(store_path)[1])
+
+    ray_started = start_ray(address)
+    try:
+        if jobs > 1 and worker_of is None:
+            import ray
+
+            run_workers(
+                suite,
+                jobs=jobs,
+                store=store_path,
+                tracking_uri=tracking_uri,
+                address=address or ray.get_runtime_context().gcs_address,
+                report=report,
+            )
+        else:
+            # drivers side by side share the head node's cores for their retraining
+            threads = max(1, _cores() // jobs) if jobs > 1 else None
+            _run_units(
+                suite, store_path, uri, tracking_uri is None, address, threads, report, started
+            )
+    finally:
+        if ray_started:
+            import ray
+
+            ray.shutdown()
+        if worker_of is None:  # a worker's time is inside its parent's session
+            record_session(
+                root,
+                started=began,
+                seconds=time.perf_counter() - started,
+                before=len(progress.done),
+                after=sum(unit.path(root).is_file() for unit in suite_units(suite)),
+            )
+    return suite_progress(suite, store=store)
+
+
+def _run_units(
+    suite: Suite,
+    store: Path,
+    uri: str,
+    local_artifacts: bool,
+    address: str | None,
+    threads: int | None,
+    report: Report,
+    started: float,
+) -> None:
+    """Run every unit that is neither done nor claimed by another driver, in suite order."""
+    # artifacts go beside a local store, never into the working directory
+    artifacts = (store / "artifacts" / suite.name).as_uri() if local_artifacts else None
+    root = suite_directory(store, suite)
+    total = sum(1 for _ in suite_units(suite))
+    for dataset_entry in suite.datasets:
+        units = [u for u in suite_units(suite) if u.dataset == dataset_entry]
+        context: _Context | None = None
+        for unit in units:
+            if unit.path(root).is_file():
+                continue
+            with claim_unit(root, unit) as mine:
+                # done by another driver between the check above and the claim
+                if not mine or unit.path(root).is_file():
+                    continue
+                if context is None:  # the data is loaded once a unit of it is ours
+                    dataset = load_dataset(
+                        dataset_entry.spec, target=dataset_entry.target, task=dataset_entry.task
+                    )
+                    outer = make_folds(
+                        dataset, suite.protocol.outer_folds, suite.protocol.split_seed
+                    )
+                    context = _Context(
+                        suite, store, uri, artifacts, address, threads, root, dataset, outer, report
+                    )
+                _run_unit(context, unit)
+            done = sum(u.path(root).is_file() for u in suite_units(suite))
+            elapsed = time.perf_counter() - started
+            report(f"suite {suite.name}: {done}/{total} units done ({elapsed:.0f}s)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    suite: Suite
+    store: Path
+    tracking_uri: str
+    artifacts: str | None  # the suite experiment's artifact folder in a local store
+    address: str | None
+    threads: int | None  # CPU threads of the retraining (None: all cores)
+    root: Path
+    dataset: Dataset
+    outer: Splits
+    report: Report
+
+
+def _run_unit(context: _Context, unit: Unit) -> None:
+    suite, protocol = context.suite, context.suite.protocol
+    began = time.perf_counter()
+    study: dict[str, Any] | None = None
+    if unit.kind == "reference":
+        (reference,) = [r for r in suite.references if r.label == unit.label]
+        config = reference_config(reference, epochs=suite.study.epochs)
+    else:
+        study, config = _tuned_config(context, unit)
+    seeds = tuple(range(protocol.seeds))
+    context.report(
+        f"{unit.dataset.label} outer fold {unit.outer_fold}: {unit.label} ({unit.kind}), "
+        f"retraining on {len(seeds)} seed(s) and scoring the outer-test rows"
+    )
+    scored = evaluate_outer_fold(
+        context.dataset,
+        config,
+        context.outer,
+        unit.outer_fold,
+        seeds=seeds,
+        threads=context.threads,
+    )
+    metric = primary_metric(context.dataset.task)
+    values = [row[f"test_{metric.name}"] for row in scored.rows]
+    record = {
+        "suite": suite.name,
+        "dataset": unit.dataset.label,
+        "dataset_spec": unit.dataset.spec,
+        "task": context.dataset.task,
+        "label": unit.label,
+        "model": unit.model,
+        "kind": unit.kind,
+        "outer_fold": unit.outer_fold,
+        "outer_folds": protocol.outer_folds,
+        "split_seed": protocol.split_seed,
+        "fingerprint": context.outer.fingerprint(),
+        "metric": metric.name,
+        "direction": metric.direction,
+        "value": _mean(values),
+        "rows": list(scored.rows),
+        "config": run_config_to_dict(config),
+        "study": study,
+        "seconds": time.perf_counter() - began,
+    }
+    record["run_id"] = _log_unit(context, unit, record)
+    write_unit(context.root, unit, record, scored.test_idx, scored.test_prediction)
+    context.report(
+        f"{unit.dataset.label} outer fold {unit.outer_fold}: {unit.label} "
+        f"test {metric.name} {record['value']:.4f}"
+    )
+
+
+def _tuned_config(context: _Context, unit: Unit) -> tuple[dict[str, Any], RunConfig]:
+    """Run (or resume) the unit's study; its best trial's configuration, chosen on validation."""
+    from study.report import load_history
+    from study.run import resume_study, run_study
+    from study.tracking import export_best
+
+    suite, name = context.suite, unit.study_name(context.suite)
+    (model,) = [m for m in suite.models if m.label == unit.label]
+    if manifest_path(context.store, name).is_file():
+        if not _study_finished(context, name):
+            context.report(f"{name}: resuming the interrupted study")
+            resume_study(name, store=str(context.store), report=context.report)
+    else:
+        budget, protocol = suite.study, suite.protocol
+        request = StudyRequest(
+            name=name,
+            experiment=suite.name,  # one MLflow experiment holds the whole suite
+            dataset=unit.dataset.spec,
+            target=unit.dataset.target,
+            task=unit.dataset.task,
+            model=model.model,
+            space=model.space,
+            trials=budget.trials,
+            folds=protocol.inner_folds,
+            split_seed=protocol.split_seed,
+            epochs=budget.epochs,
+            max_concurrent=budget.max_concurrent,
+            scheduler=budget.scheduler,
+            grace_period=budget.grace_period,
+            cpus_per_trial=budget.cpus_per_trial,
+            gpus_per_trial=budget.gpus_per_trial,
+            address=context.address,
+            store=str(context.store),
+            tracking_uri=context.tracking_uri if context.artifacts is None else None,
+            outer_folds=protocol.outer_folds,
+            outer_fold=unit.outer_fold,
+        )
+        run_study(request, report=context.report, tags=_tags(suite, unit, "study"))
+    # kept beside the unit's record, so that the committed records name what was retrained
+    _, exported = export_best(
+        context.tracking_uri, name, unit.path(context.root).with_suffix(".best.yaml")
+    )
+    config = config_from_dict(RunConfig, exported, source=f"the best trial of {name}")
+    history = load_history(context.tracking_uri, name)
+    study = {
+        "name": name,
+        "best_trial": exported["provenance"]["trial"],
+        "best_value": exported["provenance"]["value"],
+        "objective": exported["provenance"]["objective"],
+        "trial_states": history.states,
+        "importances": history.importances,
+        "importance_note": history.note,
+    }
+    return study, config
+
+
+def _study_finished(context: _Context, name: str) -> bool:
+    import json
+
+    from study.tracking import run_finished
+
+    manifest = json.loads(manifest_path(context.store, name).read_text())
+    return run_finished(manifest["tracking_uri"], manifest["parent_run_id"])
+
+
+def _log_unit(context: _Context, unit: Unit, record: dict[str, Any]) -> str:
+    """One MLflow run per unit in the suite's experiment (stage final or reference)."""
+    from study.tracking import log_finished_run
+
+    stage = "final" if unit.kind == "tuned" else "reference"
+    rows = record["rows"]
+    return log_finished_run(
+        context.tracking_uri,
+        context.suite.name,
+        run_name=f"{unit.dataset.label}-{unit.label}-outer{unit.outer_fold}",
+        tags=_tags(context.suite, unit, stage),
+        params={
+            "outer_fold": unit.outer_fold,
+            "outer_folds": record["outer_folds"],
+            "split_seed": record["split_seed"],
+            "splits_fingerprint": record["fingerprint"],
+            "seeds": len(rows),
+            "config": record["config"],
+        },
+        metrics={
+            f"{key}_mean": _mean([row[key] for row in rows])
+            for key in rows[0]
+            if key.startswith(("test_", "val_"))
+        },
+        artifact_location=context.artifacts,
+    )
+
+
+def _tags(suite: Suite, unit: Unit, stage: str) -> dict[str, str]:
+    from study.tracking import TAG_DATASET, TAG_MODEL
+
+    return {
+        "suite": suite.name,
+        "dataset": unit.dataset.label,
+        "model": unit.label,
+        "outer_fold": str(unit.outer_fold),
+        "stage": stage,
+        TAG_DATASET: unit.dataset.label,
+        TAG_MODEL: unit.model,
+    }
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan

@@ -1,0 +1,142 @@
+"""The units of work of a suite and where their results are kept.
+
+A unit is (dataset, model or reference, outer fold). A tuned unit runs a study on the
+outer fold's training rows, retrains the best configuration and scores the outer-test
+rows; a reference unit only retrains and scores. A unit is done when its result file
+exists: ``<store>/suites/<suite>/units/<dataset>/<label>/outer<j>.json`` (with the
+out-of-fold predictions beside it in ``.npz``), written atomically at the very end.
+A process works on a unit only while it holds the unit's claim, an ``flock`` on
+``claims/<dataset>/<label>/outer<j>.lock``, so drivers side by side never run one unit
+twice, and the kernel drops the claim of a driver that dies, however it dies.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from study.suite._file import Suite, SuiteDataset
+
+__all__ = [
+    "SESSIONS_FILE",
+    "Unit",
+    "UnitKind",
+    "claim_unit",
+    "read_sessions",
+    "read_unit",
+    "record_session",
+    "suite_directory",
+    "suite_units",
+    "write_unit",
+]
+
+SESSIONS_FILE = "sessions.jsonl"  # one line per `suite run`: when, how long, units done
+
+UnitKind = Literal["tuned", "reference"]
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One (dataset, model or reference, outer fold) of a suite."""
+
+    dataset: SuiteDataset
+    label: str  # the model's or reference's label in the suite file
+    model: str  # activation name or xgboost
+    kind: UnitKind
+    outer_fold: int
+
+    def study_name(self, suite: Suite) -> str:
+        return f"{suite.name}-{self.dataset.label}-{self.label}-outer{self.outer_fold}"
+
+    def path(self, root: Path) -> Path:
+        return root / "units" / self.dataset.label / self.label / f"outer{self.outer_fold}.json"
+
+
+def suite_directory(store: Path, suite: Suite) -> Path:
+    return store / "suites" / suite.name
+
+
+def suite_units(suite: Suite) -> Iterator[Unit]:
+    """Every unit, in the order a suite runs them: by dataset, then outer fold."""
+    for dataset in suite.datasets:
+        for fold in range(suite.protocol.outer_folds):
+            for reference in suite.references:
+                yield Unit(dataset, reference.label, reference.model, "reference", fold)
+            for model in suite.models:
+                yield Unit(dataset, model.label, model.model, "tuned", fold)
+
+
+@contextmanager
+def claim_unit(root: Path, unit: Unit) -> Iterator[bool]:
+    """Hold the unit's claim for the ``with`` block: True, or False if another process has it."""
+    path = root / "claims" / unit.path(root).relative_to(root / "units").with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_unit(
+    root: Path, unit: Unit, record: dict[str, Any], test_idx: np.ndarray, prediction: np.ndarray
+) -> Path:
+    """Write a unit's result (JSON) and predictions (npz); the JSON last, so it marks done."""
+    path = unit.path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = path.with_suffix(".npz")
+    partial = arrays.with_name(arrays.name + ".partial")
+    with open(partial, "wb") as handle:
+        np.savez_compressed(handle, test_idx=test_idx, prediction=prediction)
+    os.replace(partial, arrays)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(record, indent=1, default=_plain))
+    os.replace(partial, path)
+    return path
+
+
+def read_unit(root: Path, unit: Unit) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    """A done unit's record and predictions, or None when it is not done."""
+    path = unit.path(root)
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    with np.load(path.with_suffix(".npz")) as arrays:
+        return record, {name: arrays[name] for name in arrays.files}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} to a unit file")
+
+
+def record_session(root: Path, *, started: str, seconds: float, before: int, after: int) -> None:
+    """Append one `suite run` to the suite's session log (its wall time, units it finished)."""
+    line = {"started": started, "seconds": round(seconds, 1), "done_before": before}
+    line["done_after"] = after
+    with (root / SESSIONS_FILE).open("a") as log:
+        log.write(json.dumps(line) + "\n")
+
+
+def read_sessions(root: Path) -> list[dict[str, Any]]:
+    """The suite's `suite run` sessions, oldest first (none before the first run)."""
+    path = root / SESSIONS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,46 @@
+"""Process plumbing shared by every command: environment defaults, signals, child
+processes, the machine's description, terminal output and the error of a bad input field.
+"""
+
+from __future__ import annotations
+
+from study.system._console import EpochProgress, format_table, format_value
+from study.system._environment import ENVIRONMENT_DEFAULTS, apply_environment_defaults
+from study.system._errors import RequestError
+from study.system._interrupts import (
+    EXIT_INTERRUPTED,
+    StopSignal,
+    StudyInterrupted,
+    sigterm_interrupts,
+    stop_signals,
+)
+from study.system._machine import (
+    STUDY_PACKAGES,
+    cpu_model,
+    gpu_names,
+    hardware,
+    local_gpu_count,
+    study_versions,
+)
+from study.system._parent_death import die_with_parent
+
+__all__ = [
+    "ENVIRONMENT_DEFAULTS",
+    "EXIT_INTERRUPTED",
+    "STUDY_PACKAGES",
+    "EpochProgress",
+    "RequestError",
+    "StopSignal",
+    "StudyInterrupted",
+    "apply_environment_defaults",
+    "cpu_model",
+    "die_with_parent",
+    "format_table",
+    "format_value",
+    "gpu_names",
+    "hardware",
+    "local_gpu_count",
+    "sigterm_interrupts",
+    "stop_signals",
+    "study_versions",
+]

@@ -1,0 +1,214 @@
+"""Rank trials from MLflow and export the best configuration as a ``cv --config`` YAML."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import pandas as pd
+import yaml
+
+from actmix.config import XGBOOST, TrainConfig, config_from_dict, schedule_fractions
+from study.tracking._client import client_for, search_all_runs, study_names, study_runs
+from study.tracking._tags import (
+    CONFIG_ARTIFACT,
+    TAG_DATASET,
+    TAG_METRIC,
+    TAG_MODE,
+    TAG_MODEL,
+    TAG_PARENT,
+    TAG_ROLE,
+    TAG_STUDY,
+)
+from study.tracking.payload import std_key
+
+if TYPE_CHECKING:
+    from mlflow.entities import Experiment, Run
+    from mlflow.tracking import MlflowClient
+
+__all__ = [
+    "Format",
+    "best_configuration",
+    "best_per_model",
+    "export_best",
+    "format_frame",
+    "study_trials",
+]
+
+Format = Literal["table", "csv", "markdown", "json"]
+
+_COLUMNS = [
+    "study",
+    "trial",
+    "status",
+    "dataset",
+    "model",
+    "metric",
+    "mode",
+    "value",
+    "std",
+    "run_id",
+]
+
+
+def _search(uri: str, *, study: str | None = None) -> list[Run]:
+    """Trial runs of ``study``, or of every study in the store; newest first."""
+    client = client_for(uri)
+    if study is not None:
+        found = study_runs(client, study, "trial")
+        if not found:
+            known = ", ".join(study_names(client))
+            raise ValueError(f"no study named {study!r} at {uri}; known: {known or 'none'}")
+        return found
+    experiments: list[Experiment] = client.search_experiments()
+    return search_all_runs(
+        client, [e.experiment_id for e in experiments], f"tags.`{TAG_ROLE}` = 'trial'"
+    )
+
+
+def _rank(frame: pd.DataFrame) -> pd.DataFrame:
+    """Sort by the objective, direction-aware, non-finite values last."""
+    if frame.empty:
+        return frame
+    mode = frame["mode"].iloc[0]
+    key = frame["value"] if mode == "min" else -frame["value"]
+    ordered = frame.assign(_key=key.where(key.map(math.isfinite), math.inf)).sort_values(
+        "_key", kind="stable"
+    )
+    return ordered.drop(columns="_key").reset_index(drop=True)
+
+
+def _tidy(runs: list[Run]) -> pd.DataFrame:
+    """One row per trial run with its objective value, whatever the metric is called."""
+    rows = []
+    for run in runs:
+        tags, metrics = run.data.tags, run.data.metrics
+        metric = tags.get(TAG_METRIC)
+        rows.append(
+            {
+                "study": tags.get(TAG_STUDY),
+                "trial": run.info.run_name,
+                "status": run.info.status,
+                "dataset": tags.get(TAG_DATASET),
+                "model": tags.get(TAG_MODEL),
+                "metric": metric,
+                "mode": tags.get(TAG_MODE),
+                "value": float(metrics.get(metric, math.nan)) if metric else math.nan,
+                "std": float(metrics.get(std_key(metric), math.nan)) if metric else math.nan,
+                "run_id": run.info.run_id,
+            }
+        )
+    return pd.DataFrame(rows, columns=_COLUMNS)
+
+
+def study_trials(uri: str, study: str) -> pd.DataFrame:
+    """Every trial of ``study``, best first, with a ``rank`` column."""
+    ranked = _rank(_tidy(_search(uri, study=study)))
+    return ranked.assign(rank=range(1, len(ranked) + 1))[
+        ["rank", "trial", "status", "metric", "value", "std", "run_id"]
+    ]
+
+
+def best_per_model(uri: str, *, dataset: str | None = None) -> pd.DataFrame:
+    """The best trial for each (dataset, model) across all studies in the store."""
+    tidy = _tidy(_search(uri))
+    if dataset is not None:
+        tidy = tidy[tidy["dataset"] == dataset]
+    tidy = tidy[tidy["status"] != "FAILED"]
+    best = [_rank(group).iloc[:1] for _, group in tidy.groupby(["dataset", "model"], sort=True)]
+    if not best:
+        return tidy.iloc[:0]
+    columns = ["dataset", "model", "metric", "value", "std", "study", "trial", "run_id"]
+    return pd.concat(best, ignore_index=True)[columns]
+
+
+def format_frame(frame: pd.DataFrame, fmt: Format = "table") -> str:
+    """``frame`` as text to print: no trailing newline; JSON has ``null`` for a missing value."""
+    if fmt == "csv":
+        return frame.to_csv(index=False, lineterminator="\n").removesuffix("\n")
+    if fmt == "json":
+        records = [
+            {key: _json_value(value) for key, value in record.items()}
+            for record in frame.to_dict(orient="records")
+        ]
+        return json.dumps(records, indent=2, default=str, allow_nan=False)
+    if fmt == "markdown":
+        headers = list(frame.columns)
+        lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        for row in frame.itertuples(index=False):
+            lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+        return "\n".join(lines)
+    from study.system import format_table
+
+    return format_table(list(frame.columns), [list(row) for row in frame.itertuples(index=False)])
+
+
+def _json_value(value: Any) -> Any:
+    # strict JSON has no NaN or Infinity: a value that is not there is null
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return None if value is pd.NA or value is pd.NaT else value
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def best_configuration(uri: str, study: str) -> dict[str, Any]:
+    """The best finished trial's configuration, with its provenance: what ``cv --config``
+    reads. ValueError when the study has no finished trial."""
+    trials = study_trials(uri, study)
+    finished = trials[(trials["status"] == "FINISHED") & trials["value"].map(math.isfinite)]
+    if finished.empty:
+        raise ValueError(f"study {study!r} has no finished trial to export")
+    best = finished.iloc[0]
+    client = client_for(uri)
+    config_text = client.download_artifacts(best["run_id"], CONFIG_ARTIFACT)
+    config = yaml.safe_load(Path(config_text).read_text())
+    run = client.get_run(best["run_id"])
+    config["dataset"] = _study_dataset(client, run)
+    config["provenance"] = {
+        "study": study,
+        "trial": best["trial"],
+        "run_id": best["run_id"],
+        "tracking_uri": uri,
+        "objective": best["metric"],
+        "value": float(best["value"]),
+        "split_seed": _study_param(client, run, "split_seed"),
+        "target": _study_param(client, run, "target"),
+        "task": _study_param(client, run, "task"),
+    }
+    if config.get("model") != XGBOOST:
+        # `cv --config --epochs N` keeps these fractions; they are written here for readers
+        train = config_from_dict(TrainConfig, config.get("train") or {}, source=study)
+        config["provenance"]["tuned_epochs"] = train.epochs
+        config["provenance"]["schedule_fractions"] = {
+            key: round(value, 6) for key, value in schedule_fractions(train).items()
+        }
+    return config
+
+
+def export_best(uri: str, study: str, out: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
+    """Write :func:`best_configuration` as YAML to ``out``; the path and what it holds."""
+    config = best_configuration(uri, study)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(config, sort_keys=False))
+    return out, config
+
+
+def _parent(client: MlflowClient, run: Run) -> Run:
+    return client.get_run(run.data.tags[TAG_PARENT])
+
+
+def _study_dataset(client: MlflowClient, run: Run) -> str | None:
+    # the parent records the dataset spec the study was launched with (csv:/uci: included)
+    return _parent(client, run).data.params.get("dataset", run.data.tags.get(TAG_DATASET))
+
+
+def _study_param(client: MlflowClient, run: Run, name: str) -> Any:
+    value = _parent(client, run).data.params.get(name)
+    return int(value) if value is not None and value.lstrip("-").isdigit() else value
