@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from actmix.comparison import PairedTest, holm, paired_wilcoxon
+from actmix.metrics import Direction
 from actmix.ranking import RankSummary, compare_ranks
 from study.tracking import (
     RESULT_FILES,
@@ -59,7 +60,7 @@ class StudyHistory:
 
     study: str
     objective: str
-    direction: str  # minimize | maximize
+    direction: Direction
     numbers: tuple[int, ...] = ()  # completed trials
     values: tuple[float, ...] = ()
     states: dict[str, int] = field(default_factory=dict)
@@ -111,7 +112,7 @@ def load_history(uri: str, study: str, *, seed: int = 0) -> StudyHistory:
     return StudyHistory(
         study=study,
         objective=objective,
-        direction=loaded.direction.name.lower(),
+        direction="minimize" if loaded.direction.name == "MINIMIZE" else "maximize",
         numbers=tuple(t.number for t in complete),
         values=tuple(float(cast(float, t.value)) for t in complete),  # finite: see complete
         states=states,

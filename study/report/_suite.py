@@ -26,7 +26,7 @@ from actmix.data import load_dataset
 from actmix.metrics import fold_std
 from actmix.ranking import RankSummary, compare_ranks
 from study.store import DEFAULT_STORE, store_folder
-from study.suite import Suite, read_sessions, read_unit, suite_directory, suite_units
+from study.suite import Suite, UnitRecord, read_sessions, read_unit, suite_directory, suite_units
 
 __all__ = ["DatasetResults", "SuiteReport", "build_suite_report"]
 
@@ -81,7 +81,7 @@ def build_suite_report(suite: Suite, *, store: str = DEFAULT_STORE) -> SuiteRepo
     root = suite_directory(store_folder(store), suite)
     results: list[dict[str, Any]] = []
     per_dataset: dict[str, DatasetResults] = {}
-    records: list[dict[str, Any]] = []
+    records: list[UnitRecord] = []
     seconds = 0.0
     for entry in suite.datasets:
         loaded = [(u, read_unit(root, u)) for u in suite_units(suite) if u.dataset == entry]
@@ -97,24 +97,24 @@ def build_suite_report(suite: Suite, *, store: str = DEFAULT_STORE) -> SuiteRepo
         first_record = done[0][1][0]
         data = DatasetResults(
             label=entry.label,
-            metric=first_record["metric"],
-            lower_is_better=first_record["direction"] == "minimize",
-            fingerprint=first_record["fingerprint"],
+            metric=first_record.metric,
+            lower_is_better=first_record.direction == "minimize",
+            fingerprint=first_record.fingerprint,
             fold_scores={},
             kinds={},
             y_true=y_true,
             oof={},
         )
         for unit, (record, arrays) in done:
-            if record["fingerprint"] != data.fingerprint:
+            if record.fingerprint != data.fingerprint:
                 raise ValueError(
                     f"{unit.path(root)} was scored on other outer folds (fingerprint "
-                    f"{record['fingerprint']} != {data.fingerprint}); remove it and rerun"
+                    f"{record.fingerprint} != {data.fingerprint}); remove it and rerun"
                 )
             records.append(record)
-            seconds += float(record.get("seconds", 0.0))
-            key = f"test_{record['metric']}"
-            values = [float(row[key]) for row in record["rows"]]
+            seconds += record.seconds
+            key = f"test_{record.metric}"
+            values = record.test_values()
             data.fold_scores.setdefault(unit.label, {})[unit.outer_fold] = _finite_mean(values)
             data.kinds[unit.label] = unit.kind
             prediction = arrays["prediction"].mean(axis=0)
@@ -122,7 +122,7 @@ def build_suite_report(suite: Suite, *, store: str = DEFAULT_STORE) -> SuiteRepo
                 unit.label, np.full((dataset.n_rows, *prediction.shape[1:]), np.nan)
             )
             pooled[arrays["test_idx"]] = prediction
-            for row in record["rows"]:
+            for row in record.rows:
                 results.append(
                     {
                         "dataset": entry.label,
@@ -130,7 +130,7 @@ def build_suite_report(suite: Suite, *, store: str = DEFAULT_STORE) -> SuiteRepo
                         "kind": unit.kind,
                         "outer_fold": unit.outer_fold,
                         "seed": row["seed"],
-                        "metric": record["metric"],
+                        "metric": record.metric,
                         "value": float(row[key]),
                     }
                 )
@@ -251,15 +251,14 @@ def _ranks(
         return None, f"no ranks: {error}"
 
 
-def _importances(suite: Suite, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _importances(suite: Suite, records: list[UnitRecord]) -> list[dict[str, Any]]:
     """fANOVA importances of the focus model's studies, averaged over outer folds."""
     by_dataset: dict[str, dict[str, list[float]]] = {}
     for record in records:
-        study = record.get("study") or {}
-        if record["label"] != suite.focus or not study.get("importances"):
+        if record.label != suite.focus or record.study is None or not record.study.importances:
             continue
-        params = by_dataset.setdefault(record["dataset"], {})
-        for param, value in study["importances"].items():
+        params = by_dataset.setdefault(record.dataset, {})
+        for param, value in record.study.importances.items():
             params.setdefault(param, []).append(float(value))
     rows = []
     for dataset, params in by_dataset.items():

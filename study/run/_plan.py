@@ -38,7 +38,7 @@ from study.store import (
     manifest_path,
 )
 from study.system import local_gpu_count
-from study.tracking import check_tracking_uri
+from study.tracking import Mode, check_tracking_uri
 
 __all__ = ["StudyPlan", "check_ray_address", "make_plan"]
 
@@ -54,7 +54,7 @@ class StudyPlan:
     dataset_name: str
     task: Task
     objective: str  # the metric key the study optimises, e.g. val_rmse_mean
-    mode: str  # min | max
+    mode: Mode
     store: Path  # absolute folder of the local stores
     tracking_uri: str
     optuna_storage: str

@@ -36,6 +36,7 @@ from study.tracking import (
     TAG_MODE,
     TAG_MODEL,
     MlflowTrialLogger,
+    Mode,
     RunStatus,
     create_tracking_schema,
     end_open_trials,
@@ -58,7 +59,7 @@ class StudyOutcome:
     parent_run_id: str  # its MLflow parent run
     tracking_uri: str
     objective: str  # the metric key optimised, e.g. val_rmse_mean
-    mode: str  # min | max
+    mode: Mode
     counts: dict[str, int]  # child runs: finished, stopped (early), failed, running
     best_trial: str | None  # run name of the best non-failed trial, e.g. trial-0007
     best_value: float | None  # its objective value

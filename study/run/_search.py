@@ -25,7 +25,7 @@ from study.request import SchedulerKind
 from study.run._adapters import running_trial
 from study.space import SearchSpace, suggest_params
 from study.store import relocate
-from study.tracking import payload
+from study.tracking import Mode, payload
 
 if TYPE_CHECKING:
     import optuna
@@ -67,7 +67,7 @@ class OptunaSearcher(Searcher):
         space: SearchSpace,
         *,
         metric: str,
-        mode: str,
+        mode: Mode,
         baseline: Mapping[str, Any],
         sampler: optuna.samplers.BaseSampler,
         storage: optuna.storages.BaseStorage,
@@ -217,7 +217,7 @@ def build_searcher(
     space: SearchSpace,
     *,
     metric: str,
-    mode: str,
+    mode: Mode,
     baseline: dict[str, Any],
     seed: int,
     storage_url: str,

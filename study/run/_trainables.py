@@ -16,7 +16,7 @@ import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from actmix.trainer import EpochRecord, fit
 from actmix.types import Dataset, Task
 from actmix.xgb import fit_xgboost_fold
 from study.space import SearchSpace, config_from_sample
-from study.tracking import payload, with_rendered_artifacts
+from study.tracking import Mode, payload, with_rendered_artifacts
 
 __all__ = ["StudySettings", "objective_name", "train_trial"]
 
@@ -58,7 +58,7 @@ class StudySettings:
     outer_fold: int | None = None
 
 
-def objective_name(task: Task) -> tuple[str, str]:
+def objective_name(task: Task) -> tuple[str, Mode]:
     """``(metric key, mode)`` the study optimises, e.g. ``("val_rmse_mean", "min")``."""
     metric = primary_metric(task)
     return f"val_{metric.name}_mean", "min" if metric.direction == "minimize" else "max"
@@ -231,36 +231,48 @@ def _train_mlp(config: RunConfig, settings: StudySettings, dataset: Dataset, fol
     best = [outcome.best_val_metric for outcome in result.members]
     diverged = [k for k, outcome in enumerate(result.members) if outcome.diverged]
     mean, std = _finite_mean_std(best)
-    final: dict[str, Any] = {
+    epoch = {
         payload.EPOCH: max(outcome.epochs_run for outcome in result.members),
         key: mean if len(diverged) < len(best) else math.nan,
         f"val_{name}_std": std,
-        payload.FOLD_SCORES: _per_fold(best, batched.pairs, len(fold_arrays)),
-        payload.EPOCHS_RUN: [outcome.epochs_run for outcome in result.members],
-        payload.DIVERGED_MEMBERS: len(diverged),
-        payload.NODE_ID: _node_id(),
-        payload.FINAL: True,
     }
+    reason = None
     if diverged:
         outcome = result.members[diverged[0]]
-        final[payload.DIVERGED_REASON] = (
+        reason = (
             f"{len(diverged)}/{len(best)} members diverged "
             f"({outcome.diverged_reason} at epoch {outcome.diverged_epoch})"
         )
-    final[payload.MODEL_FILE] = _model_file(batched.model)
+    grid: list[float] | None = None
+    curves: list[Any] | None = None
+    mixing_weights: list[Any] | None = None
+    basis: list[str] | None = None
     trainable_shape = any(p.numel() for p in batched.model.activations.parameters())
     mixing = batched.model.mixing_weights()
     if mixing is None and trainable_shape:
         # learned shapes of a few neurons (fold 0), plotted for the run
-        grid = np.linspace(-3.0, 3.0, 121)
-        final[payload.CURVE_GRID] = grid.tolist()
-        curves = activation_curves(batched.model, grid, neurons=4)
-        final[payload.CURVES] = [curve.tolist() for curve in curves]
+        points = np.linspace(-3.0, 3.0, 121)
+        grid = points.tolist()
+        curves = [curve.tolist() for curve in activation_curves(batched.model, points, neurons=4)]
     if mixing is not None:
         # first member (fold 0, first seed), plotted as the trial's heatmap
-        final[payload.MIXING_WEIGHTS] = [layer[0].detach().cpu().tolist() for layer in mixing]
-        final[payload.BASIS] = batched.model.activation_layers()[0].describe()["basis"]
-    _report(with_rendered_artifacts(final, model=settings.model), None, _STATE_FILE)
+        mixing_weights = [layer[0].detach().cpu().tolist() for layer in mixing]
+        described = batched.model.activation_layers()[0].describe()
+        basis = [str(name) for name in cast(list, described["basis"])]
+    final = payload.FinalReport(
+        fold_scores=_per_fold(best, batched.pairs, len(fold_arrays)),
+        diverged_members=len(diverged),
+        node_id=_node_id(),
+        epochs_run=[outcome.epochs_run for outcome in result.members],
+        diverged_reason=reason,
+        model_file=_model_file(batched.model),
+        mixing_weights=mixing_weights,
+        basis=basis,
+        curve_grid=grid,
+        curves=curves,
+    )
+    report = {**epoch, **final.to_report()}
+    _report(with_rendered_artifacts(report, model=settings.model), None, _STATE_FILE)
 
 
 def _train_xgboost(
@@ -306,11 +318,12 @@ def _train_xgboost(
             payload.EPOCH: len(done),
             key: mean,
             f"val_{name}_std": std,
-            payload.FOLD_SCORES: _per_fold(values, pairs, len(fold_arrays)),
-            payload.BEST_ITERATIONS: [row[3] for row in done],
-            payload.DIVERGED_MEMBERS: 0,
-            payload.NODE_ID: _node_id(),
-            payload.FINAL: True,
+            **payload.FinalReport(
+                fold_scores=_per_fold(values, pairs, len(fold_arrays)),
+                diverged_members=0,
+                node_id=_node_id(),
+                best_iterations=[int(row[3]) for row in done],
+            ).to_report(),
         },
         None,
         _XGB_STATE_FILE,

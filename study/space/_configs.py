@@ -1,7 +1,7 @@
 """Building a configuration: sampled param values -> a validated ``RunConfig``.
 
 The one place where derived param names (``mlp.width``, ``*_fraction``, the comma
-string ``mlp.activation.basis``) are written into a config; ``space_sampling``
+string ``mlp.activation.basis``) are written into a config; ``_sampling``
 holds the inverse, for the baseline point.
 """
 
@@ -11,16 +11,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from actmix.config import RunConfig, config_from_dict, config_to_dict
+from study.space._kinds import KINDS
 from study.space._params import (
     DERIVED,
-    Param,
     SearchSpace,
     as_integer,
     as_number,
     check_epochs,
     check_model,
     did_you_mean,
-    enabled_flag,
 )
 
 __all__ = ["build_config", "check_buildable", "config_from_sample"]
@@ -76,10 +75,12 @@ def check_buildable(space: SearchSpace) -> SearchSpace:
     by_name = {param.name: param for param in space.params}
     partner = {"mlp.width": "mlp.depth", "mlp.depth": "mlp.width"}
     for param in space.params:
-        for value in _candidates(param):
+        for value in KINDS[param.kind].candidates(param):
             values = {param.name: value}
             if param.name in partner:
-                values[partner[param.name]] = _candidates(by_name[partner[param.name]])[0]
+                values[partner[param.name]] = KINDS[by_name[partner[param.name]].kind].candidates(
+                    by_name[partner[param.name]]
+                )[0]
             try:
                 build_config(
                     values, base=base, epochs=_SEED_EPOCHS, model=space.model, source="RunConfig"
@@ -94,7 +95,7 @@ def check_buildable(space: SearchSpace) -> SearchSpace:
 def _sample_values(space: SearchSpace, sample: Mapping[str, Any]) -> dict[str, Any]:
     """Param name -> value: flags resolved (a disabled param is 0.0), fixed values added."""
     params = {param.name: param for param in space.params}
-    flags = {enabled_flag(p.name): p.name for p in space.params if p.kind == "zero_or_loguniform"}
+    flags = {flag for param in space.params for flag in KINDS[param.kind].flags(param)}
     for key in sample:
         if key not in params and key not in flags:
             raise ValueError(
@@ -103,22 +104,7 @@ def _sample_values(space: SearchSpace, sample: Mapping[str, Any]) -> dict[str, A
             )
     values = {key: value for key, value in sample.items() if key in params}
     for param in space.params:
-        if param.kind == "fixed":
-            values.setdefault(param.name, param.value)
-        enabled = sample.get(enabled_flag(param.name))
-        if param.kind != "zero_or_loguniform" or enabled is None:
-            continue
-        if enabled is False:
-            if values.get(param.name, 0.0) != 0.0:
-                raise ValueError(
-                    f"{space.path}: sample has {enabled_flag(param.name)}=False but "
-                    f"{param.name}={values[param.name]!r}"
-                )
-            values[param.name] = 0.0
-        elif param.name not in values:
-            raise ValueError(
-                f"{space.path}: sample has {enabled_flag(param.name)}=True but no {param.name}"
-            )
+        KINDS[param.kind].resolve(param, sample, values, space.path)
     return values
 
 
@@ -149,14 +135,3 @@ def _apply_params(values: Mapping[str, Any], data: dict[str, Any], *, epochs: in
     if "train.entropy.warmup_fraction" in values:
         fraction = as_number(values["train.entropy.warmup_fraction"], "warmup_fraction")
         data["train"]["entropy"]["warmup_epochs"] = round(fraction * epochs)
-
-
-def _candidates(param: Param) -> tuple[Any, ...]:
-    """The values of ``param`` that stand for its whole range in ``check_buildable``."""
-    if param.kind == "fixed":
-        return (param.value,)
-    if param.kind == "choice":
-        return param.choices
-    if param.kind == "zero_or_loguniform":
-        return (0.0, param.low, param.high)
-    return (param.low, param.high)

@@ -11,7 +11,6 @@ be valid.
 from __future__ import annotations
 
 import difflib
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -22,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from actmix.config import XGBOOST
+from study.space._kinds import DISTRIBUTIONS, KINDS
 from study.space._params import (
     ACTIVATION_PREFIX,
-    DISTRIBUTIONS,
     PARAM_TYPES,
     SETS_FIELD,
     Param,
@@ -267,55 +266,9 @@ def _parse_param(name: str, spec: Any, where: str) -> Param:
         raise ValueError(f"{where}: 'log' goes only with int (use loguniform for floats)")
     if not isinstance(log, bool):
         raise ValueError(f"{where}: log: expected true or false, got {log!r}")
-    if PARAM_TYPES.get(name) is int and kind in ("uniform", "loguniform", "zero_or_loguniform"):
+    if PARAM_TYPES.get(name) is int and not KINDS[kind].integer:
         raise ValueError(f"{where}: {name} is an integer; use int: [low, high] or choice")
-    if kind == "fixed":
-        return Param(name, kind, value=_fixed_value(argument, where))
-    if kind == "choice":
-        return Param(name, kind, choices=_choices(argument, where))
-    low, high = _bounds(kind, argument, log, where)
-    return Param(name, kind, low=low, high=high, log=log)
-
-
-def _bounds(kind: str, argument: Any, log: bool, where: str) -> tuple[float, float]:
-    numbers = [_number(v) for v in argument] if isinstance(argument, list) else []
-    low, high = numbers if len(numbers) == 2 else (None, None)
-    if low is None or high is None:
-        raise ValueError(f"{where}: {kind}: expected [low, high], got {argument!r}")
-    if not (math.isfinite(low) and math.isfinite(high)):
-        raise ValueError(f"{where}: {kind}: bounds must be finite, got [{low}, {high}]")
-    if low > high:
-        raise ValueError(f"{where}: low {low} > high {high}")
-    if kind == "int":
-        if not (float(low).is_integer() and float(high).is_integer()):
-            raise ValueError(f"{where}: int needs integer bounds, got [{low}, {high}]")
-        low, high = int(low), int(high)
-    if (kind in ("loguniform", "zero_or_loguniform") or log) and low <= 0:
-        label = "int with log" if kind == "int" else kind
-        raise ValueError(f"{where}: {label} needs low > 0, got {low}")
-    return low, high
-
-
-def _choices(argument: Any, where: str) -> tuple[Any, ...]:
-    if not isinstance(argument, list) or not argument:
-        raise ValueError(f"{where}: choice: expected a non-empty list, got {argument!r}")
-    seen = set()
-    for value in argument:
-        if not isinstance(value, (str, int, float, bool)):
-            raise ValueError(f"{where}: choice values are str, int, float or bool, got {value!r}")
-        if (type(value), value) in seen:
-            raise ValueError(f"{where}: choice lists {value!r} twice")
-        seen.add((type(value), value))
-    return tuple(argument)
-
-
-def _fixed_value(argument: Any, where: str) -> Any:
-    scalar = (str, int, float, bool)
-    if isinstance(argument, scalar):
-        return argument
-    if isinstance(argument, list) and all(isinstance(v, scalar) for v in argument):
-        return tuple(argument)
-    raise ValueError(f"{where}: fixed: expected a scalar or a list of scalars, got {argument!r}")
+    return KINDS[kind].parse(name, argument, log, where)
 
 
 def _check_space(space: SearchSpace) -> None:
@@ -341,17 +294,3 @@ def _check_space(space: SearchSpace) -> None:
         raise ValueError(
             f"{where}.{given}: mlp.width and mlp.depth go together (widths = (width,) * depth)"
         )
-
-
-def _number(value: Any) -> float | None:
-    """A YAML number; also ``'1e-4'``, which YAML 1.1 reads as a string."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return value
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None

@@ -11,12 +11,13 @@ exactly one distribution::
       train.lr: {loguniform: [1.0e-4, 1.0e-2]}
       mlp.width: {choice: [64, 128, 256]}
 
-The public names of four modules; the last three import only the first:
+The room's modules, bottom up:
 
-- ``space_params``: ``Param``, ``SearchSpace`` and the param names a space may use;
-- ``space_files``: reading and checking a file (YAML -> ``SearchSpace``);
-- ``space_sampling``: ``suggest_params`` (Optuna define-by-run) and ``baseline_point``;
-- ``space_configs``: ``config_from_sample`` (sampled values -> ``RunConfig``).
+- ``_params``: ``Param``, ``SearchSpace`` and the param names a space may use;
+- ``_kinds``: the distribution kinds, each with all it does (adding one touches only it);
+- ``_files``: reading and checking a file (YAML -> ``SearchSpace``);
+- ``_sampling``: ``suggest_params`` (Optuna define-by-run) and ``baseline_point``;
+- ``_configs``: ``config_from_sample`` (sampled values -> ``RunConfig``).
 
 >>> from actmix.config import RunConfig
 >>> space = load_space("mlp")
@@ -33,7 +34,8 @@ import os
 from actmix.config import XGBOOST
 from study.space._configs import check_buildable, config_from_sample
 from study.space._files import bundled_directory, bundled_names, read_space
-from study.space._params import DISTRIBUTIONS, Param, ParamKind, SearchSpace, check_model
+from study.space._kinds import DISTRIBUTIONS, ParamKind
+from study.space._params import Param, SearchSpace, check_model
 from study.space._sampling import baseline_point, suggest_params
 
 __all__ = [

@@ -1,8 +1,9 @@
 """What a search space is made of: typed params, the names they may take, and value checks.
 
-The bottom of the search-space modules: ``space_files`` reads YAML into these types,
-``space_sampling`` turns them into Optuna suggestions and the baseline point, and
-``space_configs`` turns sampled values into a ``RunConfig``. Nothing here imports them.
+The bottom of the search-space modules: ``_kinds`` says what each distribution kind
+does, ``_files`` reads YAML into these types, ``_sampling`` turns them into Optuna
+suggestions and the baseline point, and ``_configs`` turns sampled values into a
+``RunConfig``. Nothing here imports them.
 
 A param name is a dotted path into ``RunConfig`` (``mlp.activation.<option>`` is
 free-form; ``train.epochs`` belongs to the study) or one of the ``DERIVED`` names:
@@ -19,20 +20,21 @@ import hashlib
 import json
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from actmix.activations import available_activations
 from actmix.config import XGBOOST, RunConfig
 
+if TYPE_CHECKING:
+    from study.space._kinds import ParamKind
+
 __all__ = [
     "ACTIVATION_PREFIX",
     "DERIVED",
-    "DISTRIBUTIONS",
     "EPOCH_FRACTIONS",
     "PARAM_TYPES",
     "SETS_FIELD",
     "Param",
-    "ParamKind",
     "SearchSpace",
     "as_integer",
     "as_number",
@@ -41,9 +43,6 @@ __all__ = [
     "did_you_mean",
     "enabled_flag",
 ]
-
-ParamKind = Literal["uniform", "loguniform", "int", "choice", "fixed", "zero_or_loguniform"]
-DISTRIBUTIONS: tuple[str, ...] = typing.get_args(ParamKind)
 
 ACTIVATION_PREFIX = "mlp.activation."
 

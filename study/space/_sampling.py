@@ -2,7 +2,7 @@
 
 ``suggest_params`` registers each searched param on an Optuna trial; a
 ``zero_or_loguniform`` param ``x`` is searched as the flag ``x.enabled`` and, if
-enabled, ``x``. ``baseline_point`` inverts ``space_configs.build_config``: the point
+enabled, ``x``. ``baseline_point`` inverts ``_configs.build_config``: the point
 that reproduces a given ``RunConfig``, which a study evaluates first.
 """
 
@@ -14,16 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from actmix.activations import ACTIVATIONS
 from actmix.config import RunConfig
-from study.space._params import (
-    ACTIVATION_PREFIX,
-    EPOCH_FRACTIONS,
-    Param,
-    SearchSpace,
-    as_integer,
-    as_number,
-    check_epochs,
-    enabled_flag,
-)
+from study.space._kinds import KINDS, SEARCHED
+from study.space._params import ACTIVATION_PREFIX, EPOCH_FRACTIONS, SearchSpace, check_epochs
 
 if TYPE_CHECKING:
     import optuna
@@ -39,22 +31,9 @@ def suggest_params(space: SearchSpace, trial: optuna.Trial) -> dict[str, Any]:
     """
     constants: dict[str, Any] = {}
     for param in space.params:
-        name = param.name
-        if param.kind == "choice":
-            trial.suggest_categorical(name, list(param.choices))
-        elif param.kind == "fixed":
-            constants[name] = param.value
-        elif param.kind == "uniform":
-            trial.suggest_float(name, *param.bounds())
-        elif param.kind == "loguniform":
-            trial.suggest_float(name, *param.bounds(), log=True)
-        elif param.kind == "int":
-            low, high = param.bounds()
-            trial.suggest_int(name, int(low), int(high), log=param.log)
-        elif trial.suggest_categorical(enabled_flag(name), [False, True]):
-            trial.suggest_float(name, *param.bounds(), log=True)
-        else:
-            constants[name] = 0.0
+        value = KINDS[param.kind].suggest(param, trial)
+        if value is not SEARCHED:
+            constants[param.name] = value
     return constants
 
 
@@ -69,22 +48,15 @@ def baseline_point(space: SearchSpace, config: RunConfig, *, epochs: int) -> dic
     options = dict(config.mlp.activation) if config.model == space.model else {}
     point: dict[str, Any] = {}
     for param in space.params:
-        if param.kind == "fixed":
+        kind = KINDS[param.kind]
+        if not kind.searched:
             continue
         where = f"{space.path}: params.{param.name}"
         value = _config_value(param.name, config, options, space.model, epochs, where)
-        if param.kind == "choice":
-            point[param.name] = _match_choice(value, param.choices, where)
-        elif param.kind == "zero_or_loguniform":
-            enabled = as_number(value, where) != 0
-            point[enabled_flag(param.name)] = enabled
-            if enabled:
-                point[param.name] = _within(param, value, where)
-        else:
-            if param.name in EPOCH_FRACTIONS:
-                low, high = param.bounds()
-                value = min(max(value, low), high)
-            point[param.name] = _within(param, value, where)
+        if param.name in EPOCH_FRACTIONS and kind.clips:
+            low, high = param.bounds()
+            value = min(max(value, low), high)
+        point.update(kind.point(param, value, where))
     return point
 
 
@@ -131,30 +103,3 @@ def _option_default(model: str, option: str, where: str) -> Any:
             "has no default for it"
         )
     return parameter.default
-
-
-def _within(param: Param, value: Any, where: str) -> float | int:
-    """``value`` if inside the param's range (float rounding forgiven), else an error."""
-    number = as_number(value, where)
-    low, high = param.bounds()
-    slack = 1e-9 * max(abs(low), abs(high), 1.0)
-    if not low - slack <= number <= high + slack:
-        raise ValueError(
-            f"{where}: the base config's value {value!r} lies outside [{low}, {high}]; "
-            "widen the range so the study can evaluate it"
-        )
-    if param.kind == "int":
-        return as_integer(number, where)
-    return min(max(float(number), low), high)
-
-
-def _match_choice(value: Any, choices: tuple[Any, ...], where: str) -> Any:
-    for choice in choices:
-        same_kind = isinstance(choice, bool) == isinstance(value, bool) and isinstance(
-            choice, str
-        ) == isinstance(value, str)
-        if same_kind and choice == value:
-            return choice
-    raise ValueError(
-        f"{where}: the base config's value {value!r} is not among the choices {list(choices)}"
-    )

@@ -14,11 +14,11 @@ from study.suite._file import (
     load_suite,
     reference_config,
 )
+from study.suite._records import TunedStudy, UnitKind, UnitRecord
 from study.suite._runner import SuiteProgress, run_suite, suite_progress
 from study.suite._units import (
     SESSIONS_FILE,
     Unit,
-    UnitKind,
     claim_unit,
     read_sessions,
     read_unit,
@@ -39,8 +39,10 @@ __all__ = [
     "SuiteModel",
     "SuiteProgress",
     "SuiteWorkersFailed",
+    "TunedStudy",
     "Unit",
     "UnitKind",
+    "UnitRecord",
     "claim_unit",
     "load_suite",
     "read_sessions",

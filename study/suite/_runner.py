@@ -13,6 +13,7 @@ is claimed by one of them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -20,7 +21,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from actmix.config import RunConfig, config_from_dict, run_config_to_dict
 from actmix.data import load_dataset
@@ -31,6 +31,7 @@ from actmix.types import Dataset
 from study.request import StudyRequest
 from study.store import DEFAULT_STORE, default_store_uris, manifest_path, store_folder
 from study.suite._file import Suite, reference_config
+from study.suite._records import TunedStudy, UnitRecord
 from study.suite._units import (
     Unit,
     claim_unit,
@@ -219,7 +220,7 @@ class _Context:
 def _run_unit(context: _Context, unit: Unit) -> None:
     suite, protocol = context.suite, context.suite.protocol
     began = time.perf_counter()
-    study: dict[str, Any] | None = None
+    study: TunedStudy | None = None
     if unit.kind == "reference":
         (reference,) = [r for r in suite.references if r.label == unit.label]
         config = reference_config(reference, epochs=suite.study.epochs)
@@ -240,35 +241,35 @@ def _run_unit(context: _Context, unit: Unit) -> None:
     )
     metric = primary_metric(context.dataset.task)
     values = [row[f"test_{metric.name}"] for row in scored.rows]
-    record = {
-        "suite": suite.name,
-        "dataset": unit.dataset.label,
-        "dataset_spec": unit.dataset.spec,
-        "task": context.dataset.task,
-        "label": unit.label,
-        "model": unit.model,
-        "kind": unit.kind,
-        "outer_fold": unit.outer_fold,
-        "outer_folds": protocol.outer_folds,
-        "split_seed": protocol.split_seed,
-        "fingerprint": context.outer.fingerprint(),
-        "metric": metric.name,
-        "direction": metric.direction,
-        "value": _mean(values),
-        "rows": list(scored.rows),
-        "config": run_config_to_dict(config),
-        "study": study,
-        "seconds": time.perf_counter() - began,
-    }
-    record["run_id"] = _log_unit(context, unit, record)
+    record = UnitRecord(
+        suite=suite.name,
+        dataset=unit.dataset.label,
+        dataset_spec=unit.dataset.spec,
+        task=context.dataset.task,
+        label=unit.label,
+        model=unit.model,
+        kind=unit.kind,
+        outer_fold=unit.outer_fold,
+        outer_folds=protocol.outer_folds,
+        split_seed=protocol.split_seed,
+        fingerprint=context.outer.fingerprint(),
+        metric=metric.name,
+        direction=metric.direction,
+        value=_mean(values),
+        rows=list(scored.rows),
+        config=run_config_to_dict(config),
+        study=study,
+        seconds=time.perf_counter() - began,
+    )
+    record = dataclasses.replace(record, run_id=_log_unit(context, unit, record))
     write_unit(context.root, unit, record, scored.test_idx, scored.test_prediction)
     context.report(
         f"{unit.dataset.label} outer fold {unit.outer_fold}: {unit.label} "
-        f"test {metric.name} {record['value']:.4f}"
+        f"test {metric.name} {record.value:.4f}"
     )
 
 
-def _tuned_config(context: _Context, unit: Unit) -> tuple[dict[str, Any], RunConfig]:
+def _tuned_config(context: _Context, unit: Unit) -> tuple[TunedStudy, RunConfig]:
     """Run (or resume) the unit's study; its best trial's configuration, chosen on validation."""
     from study.report import load_history
     from study.run import resume_study, run_study
@@ -312,15 +313,15 @@ def _tuned_config(context: _Context, unit: Unit) -> tuple[dict[str, Any], RunCon
     )
     config = config_from_dict(RunConfig, exported, source=f"the best trial of {name}")
     history = load_history(context.tracking_uri, name)
-    study = {
-        "name": name,
-        "best_trial": exported["provenance"]["trial"],
-        "best_value": exported["provenance"]["value"],
-        "objective": exported["provenance"]["objective"],
-        "trial_states": history.states,
-        "importances": history.importances,
-        "importance_note": history.note,
-    }
+    study = TunedStudy(
+        name=name,
+        best_trial=exported["provenance"]["trial"],
+        best_value=exported["provenance"]["value"],
+        objective=exported["provenance"]["objective"],
+        trial_states=dict(history.states),
+        importances=dict(history.importances),
+        importance_note=history.note,
+    )
     return study, config
 
 
@@ -333,12 +334,12 @@ def _study_finished(context: _Context, name: str) -> bool:
     return run_finished(manifest["tracking_uri"], manifest["parent_run_id"])
 
 
-def _log_unit(context: _Context, unit: Unit, record: dict[str, Any]) -> str:
+def _log_unit(context: _Context, unit: Unit, record: UnitRecord) -> str:
     """One MLflow run per unit in the suite's experiment (stage final or reference)."""
     from study.tracking import log_finished_run
 
     stage = "final" if unit.kind == "tuned" else "reference"
-    rows = record["rows"]
+    rows = record.rows
     return log_finished_run(
         context.tracking_uri,
         context.suite.name,
@@ -346,11 +347,11 @@ def _log_unit(context: _Context, unit: Unit, record: dict[str, Any]) -> str:
         tags=_tags(context.suite, unit, stage),
         params={
             "outer_fold": unit.outer_fold,
-            "outer_folds": record["outer_folds"],
-            "split_seed": record["split_seed"],
-            "splits_fingerprint": record["fingerprint"],
+            "outer_folds": record.outer_folds,
+            "split_seed": record.split_seed,
+            "splits_fingerprint": record.fingerprint,
             "seeds": len(rows),
-            "config": record["config"],
+            "config": record.config,
         },
         metrics={
             f"{key}_mean": _mean([row[key] for row in rows])

@@ -19,16 +19,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from study.suite._file import Suite, SuiteDataset
+from study.suite._records import UnitKind, UnitRecord
 
 __all__ = [
     "SESSIONS_FILE",
     "Unit",
-    "UnitKind",
     "claim_unit",
     "read_sessions",
     "read_unit",
@@ -39,8 +39,6 @@ __all__ = [
 ]
 
 SESSIONS_FILE = "sessions.jsonl"  # one line per `suite run`: when, how long, units done
-
-UnitKind = Literal["tuned", "reference"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +90,7 @@ def claim_unit(root: Path, unit: Unit) -> Iterator[bool]:
 
 
 def write_unit(
-    root: Path, unit: Unit, record: dict[str, Any], test_idx: np.ndarray, prediction: np.ndarray
+    root: Path, unit: Unit, record: UnitRecord, test_idx: np.ndarray, prediction: np.ndarray
 ) -> Path:
     """Write a unit's result (JSON) and predictions (npz); the JSON last, so it marks done."""
     path = unit.path(root)
@@ -103,17 +101,20 @@ def write_unit(
         np.savez_compressed(handle, test_idx=test_idx, prediction=prediction)
     os.replace(partial, arrays)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(record, indent=1, default=_plain))
+    partial.write_text(json.dumps(record.to_json(), indent=1, default=_plain))
     os.replace(partial, path)
     return path
 
 
-def read_unit(root: Path, unit: Unit) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+def read_unit(root: Path, unit: Unit) -> tuple[UnitRecord, dict[str, np.ndarray]] | None:
     """A done unit's record and predictions, or None when it is not done."""
     path = unit.path(root)
     if not path.is_file():
         return None
-    record = json.loads(path.read_text())
+    try:
+        record = UnitRecord.from_json(json.loads(path.read_text()))
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
     with np.load(path.with_suffix(".npz")) as arrays:
         return record, {name: arrays[name] for name in arrays.files}
 

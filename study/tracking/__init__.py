@@ -82,6 +82,7 @@ from study.tracking._tags import (
     TAG_STUDY,
     TAG_TRIAL_ID,
     TAG_TRIAL_INDEX,
+    Mode,
 )
 from study.tracking._trial_runs import StudyRun, TrialLike, TrialRuns
 
@@ -114,6 +115,7 @@ __all__ = [
     "Format",
     "MetricWriter",
     "MlflowTrialLogger",
+    "Mode",
     "Progress",
     "RunStatus",
     "StudyRun",

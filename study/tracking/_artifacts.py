@@ -9,6 +9,7 @@ CPU the driver's event loop cannot spare) and the driver writes the bytes
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,34 +19,40 @@ from study.tracking._tags import CURVES_ARTIFACT, MIXING_WEIGHTS_ARTIFACT, MODEL
 
 __all__ = ["with_rendered_artifacts", "write_final_artifacts", "write_reported_artifacts"]
 
-# what the rendered files are made from; not sent once they are rendered
-_SOURCES = frozenset(
-    {payload.MODEL_FILE, payload.MIXING_WEIGHTS, payload.BASIS, payload.CURVE_GRID, payload.CURVES}
-)
 
-
-def with_rendered_artifacts(final: Mapping[str, Any], *, model: str) -> dict[str, Any]:
-    """``final`` with its artifacts rendered into ``ARTIFACTS`` (and their sources dropped)."""
+def with_rendered_artifacts(result: Mapping[str, Any], *, model: str) -> dict[str, Any]:
+    """A final report (``result``) with its artifacts rendered into ``artifacts`` and what
+    they were made from (model file, mixing weights, curves) no longer sent."""
     import tempfile
 
+    final = payload.FinalReport.from_report(result)
     with tempfile.TemporaryDirectory() as directory:
         paths = write_final_artifacts(final, Path(directory), model=model)
         files = {path.name: base64.b64encode(path.read_bytes()).decode("ascii") for path in paths}
-    kept = {key: value for key, value in final.items() if key not in _SOURCES}
-    return {**kept, payload.ARTIFACTS: files} if files else kept
+    rendered = dataclasses.replace(
+        final,
+        model_file=None,
+        mixing_weights=None,
+        basis=None,
+        curve_grid=None,
+        curves=None,
+        artifacts=files or None,
+    )
+    epoch = {key: value for key, value in result.items() if key not in final.to_report()}
+    return {**epoch, **rendered.to_report()}
 
 
-def write_reported_artifacts(final: Mapping[str, Any], directory: Path) -> list[Path]:
-    """Write the files a final report carries in ``ARTIFACTS`` into ``directory``."""
+def write_reported_artifacts(result: Mapping[str, Any], directory: Path) -> list[Path]:
+    """Write the files a final report carries in ``artifacts`` into ``directory``."""
     written = []
-    for name, data in (final.get(payload.ARTIFACTS) or {}).items():
+    for name, data in (payload.FinalReport.from_report(result).artifacts or {}).items():
         path = directory / Path(name).name  # a bare file name, whatever was sent
         path.write_bytes(base64.b64decode(data))
         written.append(path)
     return written
 
 
-def write_final_artifacts(final: Mapping[str, Any], directory: Path, *, model: str) -> list[Path]:
+def write_final_artifacts(final: payload.FinalReport, directory: Path, *, model: str) -> list[Path]:
     """Write the artifacts ``final`` (a trial's last report) carries into ``directory``.
 
     ``MODEL_ARTIFACT`` when it has a model file, then ``MIXING_WEIGHTS_ARTIFACT``
@@ -53,26 +60,19 @@ def write_final_artifacts(final: Mapping[str, Any], directory: Path, *, model: s
     trainable activations; ``model`` names the family in the curves' title.
     """
     written = []
-    if final.get(payload.MIXING_WEIGHTS):
+    if final.mixing_weights and final.basis:
         written.append(
             _mixing_weights_figure(
-                final[payload.MIXING_WEIGHTS],
-                final[payload.BASIS],
-                directory / MIXING_WEIGHTS_ARTIFACT,
+                final.mixing_weights, final.basis, directory / MIXING_WEIGHTS_ARTIFACT
             )
         )
-    if final.get(payload.CURVES):
+    if final.curves and final.curve_grid:
         written.append(
-            _curves_figure(
-                final[payload.CURVE_GRID],
-                final[payload.CURVES],
-                directory / CURVES_ARTIFACT,
-                model=model,
-            )
+            _curves_figure(final.curve_grid, final.curves, directory / CURVES_ARTIFACT, model=model)
         )
-    if final.get(payload.MODEL_FILE):
+    if final.model_file:
         path = directory / MODEL_ARTIFACT
-        path.write_bytes(base64.b64decode(final[payload.MODEL_FILE]))
+        path.write_bytes(base64.b64decode(final.model_file))
         written.append(path)
     return written
 

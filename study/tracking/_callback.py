@@ -11,6 +11,7 @@ from ray.tune import Callback
 from study.store import relocate
 from study.tracking import payload
 from study.tracking._progress import HEARTBEAT_S, Progress
+from study.tracking._tags import Mode
 from study.tracking._trial_runs import StudyRun, TrialLike, TrialRuns
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class MlflowTrialLogger(Callback):
         dataset: str,
         model: str,
         objective: str,
-        mode: str,
+        mode: Mode,
         config_for_trial: Callable[[dict[str, Any]], dict[str, Any]],
         report: Callable[[str], None] | None = None,
         trials: int = 0,

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from study.tracking._tags import Mode
+
 __all__ = ["HEARTBEAT_S", "Progress", "format_elapsed"]
 
 HEARTBEAT_S = 30.0  # a progress line at least this often while trials run
@@ -33,7 +35,7 @@ class Progress:
 
     total: int  # trials asked for
     objective: str
-    mode: str
+    mode: Mode
     best: float | None = None
     heartbeat_s: float = HEARTBEAT_S
     started: float = field(default_factory=time.monotonic)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
 __all__ = [
     "CONFIG_ARTIFACT",
@@ -26,14 +26,17 @@ __all__ = [
     "TAG_STUDY",
     "TAG_TRIAL_ID",
     "TAG_TRIAL_INDEX",
+    "Mode",
 ]
+
+Mode = Literal["min", "max"]  # Tune's spelling of a direction: which objective value is best
 
 TAG_ROLE: Final = "actmix.role"  # "study" (parent), "trial" (child), "final" (cv --config)
 TAG_STUDY: Final = "actmix.study"
 TAG_DATASET: Final = "actmix.dataset"
 TAG_MODEL: Final = "actmix.model"
 TAG_METRIC: Final = "actmix.metric"  # the objective key, e.g. val_rmse_mean
-TAG_MODE: Final = "actmix.mode"  # min | max
+TAG_MODE: Final = "actmix.mode"  # a Mode
 TAG_TRIAL_ID: Final = "trial_id"  # Tune's id: a restored study finds its runs by it
 TAG_TRIAL_INDEX: Final = "actmix.trial_index"  # 0-based creation order (0: the baseline)
 TAG_PARENT: Final = "mlflow.parentRunId"

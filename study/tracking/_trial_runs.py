@@ -44,6 +44,7 @@ from study.tracking._tags import (
     TAG_STUDY,
     TAG_TRIAL_ID,
     TAG_TRIAL_INDEX,
+    Mode,
 )
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ class StudyRun:
     dataset: str  # dataset name, tagged on each trial run
     model: str  # model family, tagged on each trial run
     objective: str  # the metric key optimised, e.g. val_rmse_mean
-    mode: str  # "min" or "max"
+    mode: Mode
 
 
 class TrialRuns:
@@ -185,9 +186,10 @@ class TrialRuns:
         final = payload.is_final(result)
         if final:
             self._final[trial.trial_id] = result
-            if result.get(payload.NODE_ID):
-                self.client.set_tag(run_id, TAG_NODE_ID, str(result[payload.NODE_ID]))
-            metrics += _final_metrics(result, self.study.objective, step)
+            report = payload.FinalReport.from_report(result)
+            if report.node_id:
+                self.client.set_tag(run_id, TAG_NODE_ID, report.node_id)
+            metrics += _final_metrics(report, self.study.objective, step)
         self.writer.log(run_id, metrics)
         if final:
             # the final report marks the run complete (see payload): store it now
@@ -218,7 +220,9 @@ class TrialRuns:
             return
         value = final.get(objective)
         if value is None or not math.isfinite(float(value)):
-            reason = final.get(payload.DIVERGED_REASON, "objective is not finite")
+            reason = (
+                payload.FinalReport.from_report(final).diverged_reason or "objective is not finite"
+            )
             self._end(trial, "FAILED", None, reason=reason)
             return
         self._end(trial, "FINISHED", value)
@@ -265,16 +269,16 @@ def _epoch_metrics(result: Mapping[str, Any], step: int) -> list[Metric]:
     ]
 
 
-def _final_metrics(final: Mapping[str, Any], objective: str, step: int) -> list[Metric]:
+def _final_metrics(final: payload.FinalReport, objective: str, step: int) -> list[Metric]:
     """Per-fold scores and the diverged count (whose presence marks a run as complete)."""
     from mlflow.entities import Metric
 
     now = now_ms()
     metrics = [
         Metric(payload.fold_score_key(objective, fold), float(score), now, step)
-        for fold, score in enumerate(final.get(payload.FOLD_SCORES, []))
+        for fold, score in enumerate(final.fold_scores)
     ]
-    diverged = float(final.get(payload.DIVERGED_MEMBERS, 0))
+    diverged = float(final.diverged_members)
     return [*metrics, Metric(payload.DIVERGED_MEMBERS, diverged, now, step)]
 
 

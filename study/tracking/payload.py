@@ -14,7 +14,9 @@ activations), so that the driver only writes bytes. No Ray import.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "RESUMED_FROM_EPOCH",
     "TEMPERATURE",
     "TRAIN_LOSS",
+    "FinalReport",
     "fold_score_key",
     "is_final",
     "reached_final_report",
@@ -76,6 +79,45 @@ CURVE_GRID: Final = "curve_grid"  # [points] pre-activation values
 CURVES: Final = "curves"  # per layer [neurons, points]: learned activation shapes
 # what the final report carries instead of the five above: {file name: base64 bytes}
 ARTIFACTS: Final = "artifacts"
+
+
+@dataclass(frozen=True, slots=True)
+class FinalReport:
+    """What a trial's last report adds to its epoch's keys, typed.
+
+    ``to_report`` flattens it into the dict ``tune.report`` carries (keys: the field names,
+    the constants above, and ``FINAL``), ``from_report`` reads it back from such a dict;
+    fields left None are not sent.
+    """
+
+    fold_scores: list[float]
+    diverged_members: int
+    node_id: str | None = None
+    epochs_run: list[int] | None = None
+    best_iterations: list[int] | None = None
+    diverged_reason: str | None = None
+    model_file: str | None = None
+    mixing_weights: list[Any] | None = None
+    basis: list[str] | None = None
+    curve_grid: list[float] | None = None
+    curves: list[Any] | None = None
+    artifacts: dict[str, str] | None = None
+
+    def to_report(self) -> dict[str, Any]:
+        sent = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if getattr(self, field.name) is not None
+        }
+        return {**sent, FINAL: True}
+
+    @classmethod
+    def from_report(cls, result: Mapping[str, Any]) -> FinalReport:
+        """The final part of ``result``; ValueError if it is not a final report."""
+        if not is_final(result):
+            raise ValueError("not a final report")
+        names = [field.name for field in dataclasses.fields(cls)]
+        return cls(**{name: result[name] for name in names if name in result})
 
 
 def is_final(result: Mapping[str, Any]) -> bool:

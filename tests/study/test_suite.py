@@ -157,12 +157,12 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
             found = read_unit(root, unit)
             assert found is not None
             record, arrays = found
-            fingerprints.add(record["fingerprint"])
-            assert len(record["rows"]) == 2  # seeds
+            fingerprints.add(record.fingerprint)
+            assert len(record.rows) == 2  # seeds
             assert arrays["prediction"].shape[:2] == (2, len(arrays["test_idx"]))
             covered.setdefault(unit.label, []).append(arrays["test_idx"])
             if unit.kind == "tuned":
-                assert record["study"]["best_value"] is not None
+                assert record.study is not None and record.study.best_value is not None
         assert len(fingerprints) == 1
         for parts in covered.values():
             assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(90))
