@@ -5,12 +5,7 @@ lets ``resume NAME`` rebuild a study from any directory.
 
 from __future__ import annotations
 
-from study.run._adapters import (
-    TESTED,
-    RelocatableSearchGenerator,
-    running_trial,
-    untested_versions,
-)
+from study.run._adapters import TESTED, RelocatableSearchGenerator, untested_versions
 from study.run._manifest import (
     load_manifest,
     moved_from,
@@ -55,7 +50,6 @@ __all__ = [
     "resume_plan",
     "resume_study",
     "run_study",
-    "running_trial",
     "start_ray",
     "study_params",
     "train_trial",

@@ -5,10 +5,9 @@ Both are needed to resume a study exactly, and neither library offers a public w
 - Tune's ``SearchGenerator`` keeps the experiment that says where new trials go in
   ``_experiment`` (with ``_counter`` and ``_finished``), restored from the old folder's state:
   a moved store must point it at the new folder (``RelocatableSearchGenerator``).
-- Optuna hands out a ``Trial`` (to report intermediate values and suggest parameters) only
-  from ``Study.ask``, which always makes a new trial; a resumed driver must get the RUNNING
-  trials it already asked for back, so it builds them with the ``Trial`` constructor
-  (``running_trial``), which Optuna documents as internal.
+- Optuna's sampler is pickled into the searcher's saved state (its random generator must
+  continue where it was): the pickle holds Optuna's private attributes, which only the
+  version that wrote them is sure to read.
 
 ``TESTED`` names the minor versions these were tested on; ``pyproject.toml`` bounds the
 packages to them, and ``tests/study/test_adapters.py`` fails on any other, so an upgrade is
@@ -17,16 +16,13 @@ a deliberate change that reruns the resume tests.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ray.tune.search import SearchGenerator
 
 from study.store import relocate
 
-if TYPE_CHECKING:
-    import optuna
-
-__all__ = ["TESTED", "RelocatableSearchGenerator", "running_trial", "untested_versions"]
+__all__ = ["TESTED", "RelocatableSearchGenerator", "untested_versions"]
 
 # package -> the minor versions whose private interfaces this module was tested against
 TESTED: dict[str, tuple[str, ...]] = {"ray": ("2.60",), "optuna": ("5.1",)}
@@ -42,18 +38,6 @@ def untested_versions() -> dict[str, str]:
         if ".".join(version.split(".")[:2]) not in minors:
             found[package] = version
     return found
-
-
-def running_trial(
-    study: optuna.Study, storage: optuna.storages.BaseStorage, number: int
-) -> optuna.Trial:
-    """The live ``Trial`` of trial ``number`` of ``study`` (kept in ``storage``): one the
-    searcher asked for before a restart, through which it reports and is told."""
-    import optuna
-
-    study_id = storage.get_study_id_from_name(study.study_name)
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
-    return optuna.Trial(study, trial_id)
 
 
 class RelocatableSearchGenerator(SearchGenerator):

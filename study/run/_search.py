@@ -1,11 +1,12 @@
 """Optuna TPE search (through Ray Tune) and the ASHA early-stopping scheduler.
 
 ``OptunaSearcher`` is a Ray Tune ``Searcher`` written on the public APIs of both
-libraries: Optuna's ask-and-tell (``study.ask``/``study.tell``, ``trial.report``)
-and its storage interface; Tune's ``Searcher`` hooks. The one private
-interface it needs (a resumed driver's RUNNING trials) lives in ``study.run._adapters``.
-It runs in the Tune driver process and needs no running Ray: tests call its hooks
-directly against an in-memory or SQLite Optuna storage.
+libraries: Optuna's ask-and-tell (``study.ask``/``study.tell`` by trial number) and its
+storage interface (intermediate values), ``FixedTrial`` to replay a stored configuration;
+Tune's ``Searcher`` hooks. It never builds an Optuna ``Trial`` itself, so a resumed
+driver holds its RUNNING trials by number, not by live object. It runs in the Tune driver
+process and needs no running Ray: tests call its hooks directly against an in-memory or
+SQLite Optuna storage.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher
 
 from study.request import SchedulerKind
-from study.run._adapters import running_trial
 from study.space import SearchSpace, suggest_params
 from study.store import relocate
 from study.tracking import Mode, payload
@@ -90,29 +90,45 @@ class OptunaSearcher(Searcher):
         )
         # a searcher built again over an existing study must not queue the baseline twice
         self._study.enqueue_trial(dict(baseline), skip_if_exists=True)
-        self._trials: dict[str, optuna.Trial] = {}  # Tune trial id -> its Optuna trial
+        self._study_id = storage.get_study_id_from_name(study_name)
+        self._trials: dict[str, int] = {}  # Tune trial id -> its Optuna trial's number
         self._reporter: ThreadPoolExecutor | None = None  # started at the first result
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        trial = self._trials.get(trial_id)
-        if trial is None:
-            trial = self._orphan_trial() or self._study.ask()
-            self._trials[trial_id] = trial
-        # an adopted or enqueued trial replays its stored params: same configuration
-        constants = suggest_params(self._space, trial)
-        return {**trial.params, **constants}
+        number = self._trials.get(trial_id)
+        if number is not None:  # asked again for a trial it already has: same configuration
+            return self._replay(number)
+        orphan = self._orphan_config()
+        if orphan is not None:
+            number, config = orphan
+        else:
+            trial = self._study.ask()
+            # suggesting fills trial.params; an enqueued trial (the baseline) gets its own
+            constants = suggest_params(self._space, trial)
+            number, config = trial.number, {**trial.params, **constants}
+        self._trials[trial_id] = number
+        return config
+
+    def _replay(self, number: int) -> dict[str, Any]:
+        """The configuration trial ``number`` was given: its stored params, same constants."""
+        import optuna
+
+        params = self._storage.get_trial(self._optuna_id(number)).params
+        fixed = optuna.trial.FixedTrial(params, number=number)
+        return {**params, **suggest_params(self._space, fixed)}
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         import optuna
 
-        trial = self._trials.get(trial_id)
+        number = self._trials.get(trial_id)
         value, step = result.get(self.metric), result.get(_EPOCH)
-        if trial is None or value is None or step is None:
+        if number is None or value is None or step is None:
             return
+        storage, optuna_id = self._storage, self._optuna_id(number)
 
         def report() -> None:
             try:
-                trial.report(float(value), int(step))
+                storage.set_trial_intermediate_value(optuna_id, int(step), float(value))
             except optuna.exceptions.UpdateFinishedTrialError:
                 pass  # finished in the storage before the snapshot Tune resumed from
             except Exception:  # a lost intermediate value must not stop the study
@@ -120,6 +136,9 @@ class OptunaSearcher(Searcher):
 
         # one storage write per epoch of every trial: off Tune's event loop, in order
         self._reports().submit(report)
+
+    def _optuna_id(self, number: int) -> int:
+        return self._storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
 
     def _reports(self) -> ThreadPoolExecutor:
         if self._reporter is None:
@@ -136,8 +155,8 @@ class OptunaSearcher(Searcher):
     ) -> None:
         from optuna.trial import TrialState
 
-        trial = self._trials.get(trial_id)
-        if trial is None:
+        number = self._trials.get(trial_id)
+        if number is None:
             _logger.warning("completion of unknown trial %s ignored (never suggested)", trial_id)
             return
         self.drain()  # its intermediate values first: a finished trial refuses them
@@ -150,7 +169,7 @@ class OptunaSearcher(Searcher):
             # stopped by the scheduler (ASHA) before its final report: Optuna keeps the
             # intermediate values and takes the last one as the trial's value
             state, told = TrialState.PRUNED, None
-        self._study.tell(trial, told, state=state, skip_if_finished=True)
+        self._study.tell(number, told, state=state, skip_if_finished=True)
 
     def __getstate__(self) -> dict[str, Any]:
         """No live database objects: the storage as its URL, the Optuna trials as numbers.
@@ -167,7 +186,7 @@ class OptunaSearcher(Searcher):
         rdb = isinstance(storage, optuna.storages.RDBStorage)
         state["_storage"] = storage.url if rdb else storage  # in-memory: pickled as is
         state["_study"] = (study.study_name, study.sampler)
-        state["_trials"] = {trial_id: trial.number for trial_id, trial in self._trials.items()}
+        state.pop("_study_id")  # the storage's key: looked up again on load
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -184,10 +203,8 @@ class OptunaSearcher(Searcher):
         self.__dict__.update(state)
         self._storage = storage
         self._study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
-        self._trials = {
-            trial_id: running_trial(self._study, storage, number)
-            for trial_id, number in numbers.items()
-        }
+        self._study_id = storage.get_study_id_from_name(name)
+        self._trials = dict(numbers)
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as file:
@@ -202,14 +219,22 @@ class OptunaSearcher(Searcher):
         # would repeat the ones made for trials asked after it (the orphans)
         self._study.sampler.reseed_rng()
 
-    def _orphan_trial(self) -> optuna.Trial | None:
-        """A RUNNING trial of the study that no Tune trial owns, if any."""
+    def _orphan_config(self) -> tuple[int, dict[str, Any]] | None:
+        """A RUNNING trial of the study that no Tune trial owns, with its configuration.
+
+        An orphan whose driver died before its params were all stored cannot be replayed:
+        it is told FAIL (it never trained) and the next one is tried.
+        """
         from optuna.trial import TrialState
 
-        owned = {trial.number for trial in self._trials.values()}
+        owned = set(self._trials.values())
         for frozen in self._study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if frozen.number not in owned:
-                return running_trial(self._study, self._storage, frozen.number)
+            if frozen.number in owned:
+                continue
+            try:
+                return frozen.number, self._replay(frozen.number)
+            except ValueError:  # FixedTrial: a param the orphan was never given
+                self._study.tell(frozen.number, state=TrialState.FAIL, skip_if_finished=True)
         return None
 
 

@@ -199,6 +199,36 @@ def test_a_fresh_searcher_adopts_each_orphan_once():
     assert len(trials_of(storage)) == 3
 
 
+def test_a_trial_running_at_the_snapshot_reports_and_is_told_after_a_restore(tmp_path, sqlite_url):
+    storage = optuna.storages.RDBStorage(sqlite_url)
+    snapshot = tmp_path / "searcher.pkl"
+    live = make_searcher(storage)
+    live.suggest("trial_0")
+    config = live.suggest("trial_1")
+    live.on_trial_result("trial_1", {METRIC: 0.7, "training_iteration": 1})
+    live.save(str(snapshot))
+    restored = make_searcher(storage)
+    restored.restore(str(snapshot))
+    assert restored.suggest("trial_1") == config  # asked again: the same configuration
+    restored.on_trial_result("trial_1", {METRIC: 0.6, "training_iteration": 2})
+    restored.on_trial_complete("trial_1", result={METRIC: 0.6, FINAL: True})
+    trial = trials_of(storage)[1]
+    assert trial.state == TrialState.COMPLETE and trial.value == 0.6
+    assert trial.intermediate_values == {1: 0.7, 2: 0.6}
+    assert len(trials_of(storage)) == 2  # no new trial was asked for it
+
+
+def test_an_orphan_the_driver_gave_no_params_is_failed_not_adopted():
+    storage = optuna.storages.InMemoryStorage()
+    survivor = make_searcher(storage)
+    survivor.suggest("trial_0")  # the baseline
+    bare = survivor._study.ask()  # asked, then the driver died before suggesting its params
+    config = survivor.suggest("trial_1")
+    states = {t.number: t.state for t in trials_of(storage)}
+    assert states[bare.number] == TrialState.FAIL
+    assert set(config) >= {p.name for p in SPACE.params}  # a whole configuration
+
+
 def test_mode_must_be_min_or_max():
     with pytest.raises(ValueError, match="mode must be 'min' or 'max', got 'minimize'"):
         OptunaSearcher(
