@@ -34,7 +34,7 @@ class Kind:
     """One distribution kind (see the module docstring for what each callable does)."""
 
     parse: Callable[[str, Any, bool, str], Param]  # (name, argument, log, where)
-    suggest: Callable[[Param, optuna.Trial], Any]  # a constant, or SEARCHED
+    suggest: Callable[[Param, optuna.trial.BaseTrial], Any]  # a constant, or SEARCHED
     point: Callable[[Param, Any, str], dict[str, Any]]  # (param, config value, where)
     candidates: Callable[[Param], tuple[Any, ...]]
     # (param, sample, values, where): fill or check values[param.name] from the sample
@@ -179,22 +179,22 @@ def _resolve_zero_or(
 # --- Optuna --------------------------------------------------------------------------------
 
 
-def _suggest_zero_or(param: Param, trial: optuna.Trial) -> Any:
+def _suggest_zero_or(param: Param, trial: optuna.trial.BaseTrial) -> Any:
     if trial.suggest_categorical(enabled_flag(param.name), [False, True]):
         trial.suggest_float(param.name, *param.bounds(), log=True)
         return SEARCHED
     return 0.0
 
 
-def _suggested(register: Callable[[Param, optuna.Trial], Any]) -> Callable[..., Any]:
-    def suggest(param: Param, trial: optuna.Trial) -> Any:
+def _suggested(register: Callable[[Param, optuna.trial.BaseTrial], Any]) -> Callable[..., Any]:
+    def suggest(param: Param, trial: optuna.trial.BaseTrial) -> Any:
         register(param, trial)
         return SEARCHED
 
     return suggest
 
 
-def _suggest_int(param: Param, trial: optuna.Trial) -> None:
+def _suggest_int(param: Param, trial: optuna.trial.BaseTrial) -> None:
     low, high = param.bounds()
     trial.suggest_int(param.name, int(low), int(high), log=param.log)
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["baseline_point", "suggest_params"]
 
 
-def suggest_params(space: SearchSpace, trial: optuna.Trial) -> dict[str, Any]:
+def suggest_params(space: SearchSpace, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
     """Register the searched params of ``space`` on ``trial``; return the constants.
 
     The trial's configuration is ``{**trial.params, **constants}``. Asked again for a
