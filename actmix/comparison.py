@@ -1,7 +1,12 @@
 """Paired comparisons of two models on the same rows, and Holm's correction across them.
 
-Two paired tests, both reported as a :class:`PairedTest` (A minus B, metric units):
+Three paired tests, each reported as a :class:`PairedTest` (A minus B, metric units):
 
+- :func:`corrected_t_test` on per-fold scores over (repeated) cross-validation: the
+  resampled t-test with Nadeau and Bengio's (2003) variance correction
+  ``(1/J + n_test/n_train)``, which accounts for the overlap of training sets between
+  folds; it sees training randomness (splits, seeds), not only test-row noise, and is
+  the primary test of a comparison.
 - :func:`paired_wilcoxon` on per-fold scores (a fold's score is the mean over its seeds,
   so seeds do not inflate the number of pairs). With k folds its smallest two-sided
   p-value is 2/2^k, so it is only run when that can go below ``alpha`` (k >= 6 at 0.05).
@@ -34,6 +39,7 @@ __all__ = [
     "PairedTest",
     "TestName",
     "better_of",
+    "corrected_t_test",
     "fold_scores",
     "holm",
     "min_wilcoxon_folds",
@@ -42,7 +48,7 @@ __all__ = [
 ]
 
 ALPHA = 0.05  # significance level of every test and verdict unless a caller says otherwise
-TestName = Literal["wilcoxon", "bootstrap"]
+TestName = Literal["corrected_t", "wilcoxon", "bootstrap"]
 Better = Literal["a", "b", "tie"]
 BootstrapMetric = Literal["rmse", "accuracy"]
 BOOTSTRAP_METRICS: tuple[BootstrapMetric, ...] = ("rmse", "accuracy")
@@ -74,11 +80,12 @@ def better_of(mean_difference: float, *, lower_is_better: bool) -> Better:
 class PairedTest:
     """One paired test of model A against model B; differences are A minus B.
 
-    ``n`` counts folds (Wilcoxon) or rows (bootstrap). ``p_value`` is None when the test
-    is not applicable, and ``note`` says why. ``statistic`` is Wilcoxon's W (the smaller
-    signed-rank sum) or None for the bootstrap. ``wins``/``losses``/``ties`` count the
-    folds (or rows, by per-row loss) where A is better / worse / equal: shown for
-    context only, they never decide ``better``.
+    ``n`` counts folds (corrected t, Wilcoxon) or rows (bootstrap). ``p_value`` is None
+    when the test is not applicable, and ``note`` says why. ``statistic`` is Wilcoxon's
+    W (the smaller signed-rank sum), the corrected t statistic, or None for the
+    bootstrap. ``wins``/``losses``/``ties`` count the folds (or rows, by per-row loss)
+    where A is better / worse / equal: shown for context only, they never decide
+    ``better``.
     """
 
     test: TestName
@@ -188,6 +195,63 @@ def paired_wilcoxon(
         losses=losses,
         ties=ties,
         note=note,
+    )
+
+
+def corrected_t_test(
+    a: Mapping[Any, float],
+    b: Mapping[Any, float],
+    *,
+    lower_is_better: bool,
+    test_fraction: float,
+) -> PairedTest:
+    """Corrected resampled t-test (Nadeau & Bengio 2003) of A against B on common folds.
+
+    ``a`` and ``b`` map a fold (any key, e.g. ``(repeat, fold)`` over repeated
+    cross-validation) to its score. With J differences ``d`` of mean ``m`` and sample
+    variance ``s2``, ``t = m / sqrt((1/J + test_fraction) * s2)`` on J - 1 degrees of
+    freedom, two-sided; ``test_fraction`` is n_test / n_train of one fold (1/(k-1) for
+    k-fold). The plain t-test would use ``1/J`` alone and, with overlapping training
+    sets, reject far too often. ``ci_low``/``ci_high``: the matching (1 - ALPHA) interval
+    ``m -+ t_{J-1} * sqrt((1/J + test_fraction) * s2)``. Needs two folds; equal differences
+    (zero variance) give p = 1 for a zero mean and p = 0 otherwise.
+
+    >>> test = corrected_t_test({0: 1.0, 1: 2.0, 2: 3.0}, {0: 0.0, 1: 0.0, 2: 0.0},
+    ...                         lower_is_better=True, test_fraction=0.5)
+    >>> round(test.statistic, 4), round(test.p_value, 4)  # t = 2 / sqrt((1/3 + 1/2) * 1)
+    (2.1909, 0.1598)
+    """
+    from scipy.stats import t as student_t
+
+    if not math.isfinite(test_fraction) or test_fraction <= 0:
+        raise ValueError(f"test_fraction must be > 0, got {test_fraction}")
+    folds = [fold for fold in a if fold in b]
+    if len(folds) < 2:
+        raise ValueError(f"the corrected t-test needs >= 2 common folds, got {len(folds)}")
+    differences = np.array([a[fold] - b[fold] for fold in folds], dtype=float)
+    if not np.all(np.isfinite(differences)):
+        raise ValueError("the corrected t-test needs finite scores on every common fold")
+    wins, losses, ties = _counts(-differences if lower_is_better else differences)
+    mean, n = float(differences.mean()), differences.size
+    scale = math.sqrt((1 / n + test_fraction) * float(differences.var(ddof=1)))
+    if scale == 0:
+        statistic, p_value = (0.0, 1.0) if mean == 0 else (math.copysign(math.inf, mean), 0.0)
+    else:
+        statistic = mean / scale
+        p_value = float(min(1.0, 2 * student_t.sf(abs(statistic), n - 1)))
+    half_width = float(student_t.ppf(1 - ALPHA / 2, n - 1)) * scale  # the test's own interval
+    return PairedTest(
+        test="corrected_t",
+        n=n,
+        statistic=statistic,
+        p_value=p_value,
+        mean_difference=mean,
+        lower_is_better=lower_is_better,
+        ci_low=mean - half_width,
+        ci_high=mean + half_width,
+        wins=wins,
+        losses=losses,
+        ties=ties,
     )
 
 

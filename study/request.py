@@ -39,6 +39,7 @@ class StudyRequest:
     model: str | None = None  # activation name or xgboost; None: the space's model
     space: str | None = None  # a YAML path or a bundled space name; None: the model's
     trials: int = 12  # number of trials
+    n_startup_trials: int = 10  # TPE's random start-up trials (Optuna's default) before it models
     folds: int = 5  # inner folds per trial
     seeds: int = 1  # training seeds per fold
     split_seed: int = 0  # seed of the fold split
@@ -63,6 +64,7 @@ class StudyRequest:
     def __post_init__(self) -> None:
         at_least = {
             "trials": 1,
+            "n_startup_trials": 0,
             "folds": 2,
             "seeds": 1,
             "epochs": 1,

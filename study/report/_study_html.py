@@ -7,12 +7,9 @@ to a paper's supplement as a single file; the PNGs are written next to it as wel
 from __future__ import annotations
 
 import base64
-import html
 import json
-import math
 import re
 import time
-from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 from actmix.cd_diagram import plot_critical_difference
@@ -23,6 +20,9 @@ from actmix.plots import (
     plot_param_importances,
     save_figure,
 )
+from study.report._render import escape as _e
+from study.report._render import html_table as _table
+from study.report._render import number as _number
 from study.report._study import RESULT_FILES, Comparison, FinalRun, Report, StudyHistory
 
 __all__ = ["verdict", "write_report"]
@@ -54,30 +54,6 @@ def verdict(comparison: Comparison) -> str:
     if winner and comparison.p_holm < ALPHA:
         return f"{winner} better (Holm p < {ALPHA})"
     return f"no significant difference at {ALPHA} (Holm)"
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value))
-
-
-def _number(value: float, digits: int = 4) -> str:
-    return f"{value:.{digits}f}" if math.isfinite(value) else "n/a"
-
-
-def _table(
-    headers: list[str], rows: list[list[str]], numeric: AbstractSet[int] = frozenset()
-) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="num">{cell}</td>' if i in numeric else f"<td>{cell}</td>"
-            for i, cell in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _slug(text: str) -> str:

@@ -1,50 +1,53 @@
-"""The answer of a suite: per-dataset tables, paired tests, ranks and knob importances.
+"""The answer of a suite: per-dataset tables, corrected tests, budget checks, ranks, knobs.
 
 Everything here is computed from the suite's unit files (no MLflow, no Ray): outer-fold
 scores are means over the retraining seeds; every comparison pairs the suite's focus
-model (tuned ActMix by default) with another row on the same outer folds. Two tests
-per pair: a Wilcoxon signed-rank test on the outer-fold scores (only with at least six
-folds, below which it cannot reach p < 0.05) and a paired bootstrap over rows of the
-pooled out-of-fold predictions. Each family of p-values is Holm-corrected within its
-dataset. The direction of a difference comes from its mean, never from counting wins.
+model with another row on the same outer folds (see :mod:`study.report._suite_stats`);
+budget checks (:mod:`study.report._suite_checks`) say what the budget let the studies
+do; knob importances are tested against a permutation null
+(:mod:`study.report._suite_importance`). The answer sentence claims only what the
+corrected test supports, and says which family its p-values are corrected over.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
+import os
 import platform
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from actmix.comparison import ALPHA, PairedTest, holm, paired_bootstrap, paired_wilcoxon
+from actmix.comparison import ALPHA
 from actmix.cv import package_versions
-from actmix.data import load_dataset
-from actmix.metrics import fold_std
-from actmix.ranking import RankSummary, compare_ranks
+from study.report._suite_checks import BudgetCheck, budget_checks, checks_sentence
+from study.report._suite_data import DatasetResults, finite_mean, load_results
+from study.report._suite_importance import (
+    PERMUTATIONS,
+    KnobImportances,
+    knob_importances,
+    knob_sentence,
+)
+from study.report._suite_stats import SuiteComparison, SuiteRanks, compare_dataset, suite_ranks
 from study.store import DEFAULT_STORE, store_folder
-from study.suite import Suite, UnitRecord, read_sessions, read_unit, suite_directory, suite_units
+from study.suite import Suite, read_sessions, suite_directory
 
-__all__ = ["DatasetResults", "SuiteReport", "build_suite_report"]
-
-_BOOTSTRAP_RESAMPLES = 2000
+__all__ = ["DatasetResults", "SuiteReport", "TableRow", "build_suite_report"]
 
 
 @dataclass(frozen=True, slots=True)
-class DatasetResults:
-    """One dataset's outer-fold scores and pooled out-of-fold predictions per row label."""
+class TableRow:
+    """One row of a dataset's table: a model's or reference's outer-fold scores."""
 
-    label: str
+    model: str
+    kind: str
     metric: str
-    lower_is_better: bool
-    fingerprint: str
-    fold_scores: dict[str, dict[int, float]]  # label -> outer fold -> mean over seeds
-    kinds: dict[str, str]  # label -> tuned | reference
-    y_true: np.ndarray  # [n] targets (regression) or class codes, dataset row order
-    oof: dict[str, np.ndarray]  # label -> seed-mean predictions in dataset row order
+    mean: float
+    std: float
+    outer_folds: int  # scores: repeats x outer folds
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,265 +56,133 @@ class SuiteReport:
 
     suite: Suite
     results: list[dict[str, Any]]
-    tables: dict[str, list[dict[str, Any]]]
-    comparisons: list[dict[str, Any]]
-    ranks: RankSummary | None
-    ranks_note: str | None
-    importances: list[dict[str, Any]]
+    tables: dict[str, list[TableRow]]
+    comparisons: list[SuiteComparison]
+    ranks: SuiteRanks
+    importances: KnobImportances
+    checks: list[BudgetCheck]
     budget: dict[str, Any]
     answer: str
 
     def to_dict(self) -> dict[str, Any]:
-        ranks = self.ranks.to_dict() if self.ranks else {"mean_ranks": {}, "friedman_p": None}
         return {
             "suite": self.suite.name,
             "focus": self.suite.focus,
             "answer": self.answer,
+            "protocol": dataclasses.asdict(self.suite.protocol),
             "results": self.results,
-            "tables": self.tables,
-            "comparisons": self.comparisons,
-            "ranks": {**ranks, "note": self.ranks_note},
-            "importances": self.importances,
+            "tables": {
+                dataset: [row.to_json() for row in rows] for dataset, rows in self.tables.items()
+            },
+            "comparisons": [c.to_json() for c in self.comparisons],
+            "ranks": self.ranks.to_json(),
+            "importances": self.importances.to_json(),
+            "budget_checks": [check.to_json() for check in self.checks],
             "budget": self.budget,
         }
 
 
-def build_suite_report(suite: Suite, *, store: str = DEFAULT_STORE) -> SuiteReport:
-    """Read every done unit of ``suite`` and compute the report; ValueError if none is done."""
+def build_suite_report(
+    suite: Suite, *, store: str = DEFAULT_STORE, permutations: int | None = None
+) -> SuiteReport:
+    """Read every done unit of ``suite`` and compute the report; ValueError if none is done.
+
+    ``permutations``: of the knob-importance null (None: the module's default).
+    """
     root = suite_directory(store_folder(store), suite)
-    results: list[dict[str, Any]] = []
-    per_dataset: dict[str, DatasetResults] = {}
-    records: list[UnitRecord] = []
-    seconds = 0.0
-    for entry in suite.datasets:
-        loaded = [(u, read_unit(root, u)) for u in suite_units(suite) if u.dataset == entry]
-        done = [(u, found) for u, found in loaded if found is not None]
-        if not done:
-            continue
-        dataset = load_dataset(entry.spec, target=entry.target, task=entry.task)
-        y_true = (
-            dataset.target_codes()
-            if dataset.task == "classification"
-            else dataset.target.to_numpy(dtype=float)
-        )
-        first_record = done[0][1][0]
-        data = DatasetResults(
-            label=entry.label,
-            metric=first_record.metric,
-            lower_is_better=first_record.direction == "minimize",
-            fingerprint=first_record.fingerprint,
-            fold_scores={},
-            kinds={},
-            y_true=y_true,
-            oof={},
-        )
-        for unit, (record, arrays) in done:
-            if record.fingerprint != data.fingerprint:
-                raise ValueError(
-                    f"{unit.path(root)} was scored on other outer folds (fingerprint "
-                    f"{record.fingerprint} != {data.fingerprint}); remove it and rerun"
-                )
-            records.append(record)
-            seconds += record.seconds
-            key = f"test_{record.metric}"
-            values = record.test_values()
-            data.fold_scores.setdefault(unit.label, {})[unit.outer_fold] = _finite_mean(values)
-            data.kinds[unit.label] = unit.kind
-            prediction = arrays["prediction"].mean(axis=0)
-            pooled = data.oof.setdefault(
-                unit.label, np.full((dataset.n_rows, *prediction.shape[1:]), np.nan)
-            )
-            pooled[arrays["test_idx"]] = prediction
-            for row in record.rows:
-                results.append(
-                    {
-                        "dataset": entry.label,
-                        "model": unit.label,
-                        "kind": unit.kind,
-                        "outer_fold": unit.outer_fold,
-                        "seed": row["seed"],
-                        "metric": record.metric,
-                        "value": float(row[key]),
-                    }
-                )
-        per_dataset[entry.label] = data
+    per_dataset, results = load_results(suite, root)
     if not per_dataset:
         raise ValueError(f"suite {suite.name!r} has no finished unit in {root}; run it first")
-    comparisons = [c for data in per_dataset.values() for c in _compare(suite, data)]
-    ranks, ranks_note = _ranks(suite, per_dataset)
-    importances = _importances(suite, records)
+    comparisons = [c for data in per_dataset.values() for c in compare_dataset(suite, data)]
+    importances = knob_importances(
+        suite.focus,
+        per_dataset,
+        permutations=PERMUTATIONS if permutations is None else permutations,
+    )
+    checks = budget_checks(suite, per_dataset)
+    ranks = suite_ranks(suite, per_dataset)
+    records = [record for data in per_dataset.values() for record in data.records]
     report = SuiteReport(
         suite=suite,
         results=results,
         tables={label: _table(suite, data) for label, data in per_dataset.items()},
         comparisons=comparisons,
         ranks=ranks,
-        ranks_note=ranks_note,
         importances=importances,
-        budget=_budget(suite, seconds, len(records), read_sessions(root)),
+        checks=checks,
+        budget=_budget(suite, records, read_sessions(root)),
         answer="",
     )
-    return _with_answer(report)
+    return dataclasses.replace(report, answer=_answer(report))
 
 
-def _finite_mean(values: list[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return float(np.mean(finite)) if finite else math.nan
+def _table(suite: Suite, data: DatasetResults) -> list[TableRow]:
+    from actmix.metrics import fold_std
 
-
-def _table(suite: Suite, data: DatasetResults) -> list[dict[str, Any]]:
     rows = []
     for label in suite.labels:
         scores = data.fold_scores.get(label)
-        if not scores:
-            continue
-        values = list(scores.values())
-        rows.append(
-            {
-                "model": label,
-                "kind": data.kinds[label],
-                "metric": data.metric,
-                "mean": _finite_mean(values),
-                "std": fold_std(values),
-                "outer_folds": len(values),
-            }
-        )
-    return rows
-
-
-def _complete(suite: Suite, data: DatasetResults, label: str) -> bool:
-    return len(data.fold_scores.get(label, {})) == suite.protocol.outer_folds
-
-
-def _compare(suite: Suite, data: DatasetResults) -> list[dict[str, Any]]:
-    """The focus model against every other complete row; Holm within each test family."""
-    focus = suite.focus
-    if not _complete(suite, data, focus):
-        return []
-    others = [label for label in suite.labels if label != focus and _complete(suite, data, label)]
-    tests: list[tuple[str, PairedTest]] = []
-    for index, other in enumerate(others):
-        tests.append(
-            (
-                other,
-                paired_wilcoxon(
-                    data.fold_scores[focus],
-                    data.fold_scores[other],
-                    lower_is_better=data.lower_is_better,
-                ),
-            )
-        )
-        tests.append(
-            (
-                other,
-                paired_bootstrap(
-                    data.y_true,
-                    data.oof[focus],
-                    data.oof[other],
-                    metric="rmse" if data.metric == "rmse" else "accuracy",
-                    seed=suite.protocol.split_seed + index,
-                    n_resamples=_BOOTSTRAP_RESAMPLES,
-                ),
-            )
-        )
-    rows = []
-    for family in ("wilcoxon", "bootstrap"):
-        chosen = [(other, test) for other, test in tests if test.test == family]
-        adjusted = holm([test.p_value for _, test in chosen])
-        for (other, test), p_holm in zip(chosen, adjusted, strict=True):
+        if scores:
+            values = list(scores.values())
             rows.append(
-                {
-                    "dataset": data.label,
-                    "a": focus,
-                    "b": other,
-                    "b_kind": data.kinds[other],
-                    **test.to_dict(),
-                    "p_holm": p_holm,
-                    "significant": p_holm is not None and p_holm < ALPHA,
-                }
+                TableRow(
+                    label,
+                    data.kinds[label],
+                    data.metric,
+                    finite_mean(values),
+                    fold_std(values),
+                    len(values),
+                )
             )
     return rows
 
 
-def _ranks(
-    suite: Suite, per_dataset: Mapping[str, DatasetResults]
-) -> tuple[RankSummary | None, str | None]:
-    scores = {
-        label: {
-            model: _finite_mean(list(folds.values()))
-            for model, folds in data.fold_scores.items()
-            if _complete(suite, data, model)
-        }
-        for label, data in per_dataset.items()
-    }
-    directions = {label: data.lower_is_better for label, data in per_dataset.items()}
-    try:
-        return compare_ranks(scores, directions), None
-    except ValueError as error:
-        return None, f"no ranks: {error}"
-
-
-def _importances(suite: Suite, records: list[UnitRecord]) -> list[dict[str, Any]]:
-    """fANOVA importances of the focus model's studies, averaged over outer folds."""
-    by_dataset: dict[str, dict[str, list[float]]] = {}
-    for record in records:
-        if record.label != suite.focus or record.study is None or not record.study.importances:
-            continue
-        params = by_dataset.setdefault(record.dataset, {})
-        for param, value in record.study.importances.items():
-            params.setdefault(param, []).append(float(value))
-    rows = []
-    for dataset, params in by_dataset.items():
-        for param, values in sorted(params.items(), key=lambda item: -float(np.mean(item[1]))):
-            rows.append(
-                {
-                    "dataset": dataset,
-                    "param": param,
-                    "importance": float(np.mean(values)),
-                    "studies": len(values),
-                }
-            )
-    return rows
-
-
-def _budget(
-    suite: Suite, seconds: float, units: int, sessions: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """What the result cost: wall time of the `suite run` sessions (Ray start-up and all)
-    and the units' own time, on which machine."""
-    import os
-
+def _budget(suite: Suite, records: list[Any], sessions: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the result cost (wall time of the `suite run` sessions and the units' own time)
+    and what it ran on, as recorded when the units ran; the rendering machine beside."""
+    recorded = [r.provenance for r in records if r.provenance is not None]
+    ran_on: dict[str, dict[str, Any]] = {}
+    for found in recorded:  # one entry per distinct commit, machine and versions
+        key = repr((found["commit"], found["machine"], found["versions"]))
+        entry = ran_on.setdefault(
+            key, {**{k: found[k] for k in ("commit", "machine", "versions")}, "units": 0}
+        )
+        entry["units"] += 1
+        entry["first"] = min(entry.get("first", found["recorded"]), found["recorded"])
+        entry["last"] = max(entry.get("last", found["recorded"]), found["recorded"])
     return {
         "suite_file": suite.text,
         "suite_sha256": suite.sha256,
-        "units": units,
+        "units": len(records),
         "wall_seconds": round(sum(s["seconds"] for s in sessions), 1) if sessions else None,
         "sessions": len(sessions),
-        "unit_seconds": round(seconds, 1),
-        "machine": {
+        "session_log": sessions,
+        "unit_seconds": round(sum(r.seconds for r in records), 1),
+        "ran_on": list(ran_on.values()),
+        "not_recorded": len(records) - len(recorded),  # units from before provenance
+        "rendered_on": {
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(),
+            "versions": package_versions(),
+            "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
         },
-        "versions": package_versions(),
-        "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
 
 
-def _with_answer(report: SuiteReport) -> SuiteReport:
-    """One sentence per dataset on tuned focus vs each row, from the Holm-corrected bootstrap."""
-    focus = report.suite.focus
-    sentences = []
+def _answer(report: SuiteReport) -> str:
+    """The checks first, then one sentence per dataset from the Holm-corrected corrected
+    t-test, the ranks, and what may be said about the knobs."""
+    suite = report.suite
+    sentences = [checks_sentence(report.checks)]
     for dataset in report.tables:
-        tests = [
-            c for c in report.comparisons if c["dataset"] == dataset and c["test"] == "bootstrap"
-        ]
+        tests = [c for c in report.comparisons if c.dataset == dataset]
         if not tests:
             sentences.append(f"{dataset}: not enough finished outer folds to compare.")
             continue
-        better = [c["b"] for c in tests if c["significant"] and c["better"] == "a"]
-        worse = [c["b"] for c in tests if c["significant"] and c["better"] == "b"]
-        even = [c["b"] for c in tests if not c["significant"]]
+        better = [c.b for c in tests if c.significant and c.test.better == "a"]
+        worse = [c.b for c in tests if c.significant and c.test.better == "b"]
+        even = [c.b for c in tests if not c.significant]
         parts = []
         if better:
             parts.append(f"better than {', '.join(better)}")
@@ -319,37 +190,19 @@ def _with_answer(report: SuiteReport) -> SuiteReport:
             parts.append(f"worse than {', '.join(worse)}")
         if even:
             parts.append(f"not distinguishable from {', '.join(even)}")
-        sentences.append(f"{dataset}: tuned {focus} is {'; '.join(parts)}.")
+        sentences.append(f"{dataset}: tuned {suite.focus} is {'; '.join(parts)}.")
+    protocol = suite.protocol
+    scores = protocol.outer_folds * protocol.repeats
     sentences.append(
-        f"(Paired bootstrap over pooled out-of-fold predictions, Holm-corrected within each "
-        f"dataset, alpha {ALPHA}.)"
+        f"(Corrected resampled t-test on {scores} outer-fold scores per model "
+        f"({protocol.repeats} x {protocol.outer_folds} folds), Holm-corrected over the "
+        f"comparisons within each dataset, alpha {ALPHA}.)"
     )
-    if report.ranks is not None:
-        order = ", ".join(f"{m} {r:.2f}" for m, r in report.ranks.mean_ranks.items())
-        sentences.append(f"Mean ranks across datasets (1 = best): {order}.")
-    knobs = _knob_sentence(focus, report.importances)
-    if knobs:
-        sentences.append(knobs)
-    answer = " ".join(sentences)
-    return SuiteReport(**{**_fields(report), "answer": answer})
-
-
-def _knob_sentence(focus: str, importances: list[dict[str, Any]]) -> str:
-    """The focus model's three most important knobs, against an even share of importance."""
-    by_param: dict[str, list[float]] = {}
-    for row in importances:
-        by_param.setdefault(row["param"], []).append(row["importance"])
-    if not by_param:
-        return ""
-    means = sorted(
-        ((sum(v) / len(v), param) for param, v in by_param.items()), key=lambda item: -item[0]
-    )
-    top = ", ".join(f"{param} {value:.2f}" for value, param in means[:3])
-    return (
-        f"Knobs of {focus} by fANOVA importance (mean over datasets): {top}; an even share "
-        f"among its {len(means)} tuned parameters would be {1 / len(means):.2f} each."
-    )
-
-
-def _fields(report: SuiteReport) -> dict[str, Any]:
-    return {name: getattr(report, name) for name in SuiteReport.__dataclass_fields__}
+    tuned = report.ranks.tuned
+    if tuned is not None:
+        order = ", ".join(f"{m} {r:.2f}" for m, r in tuned.mean_ranks.items())
+        friedman = tuned.friedman.p_value
+        tested = "not testable" if friedman is None else f"Friedman p = {friedman:.3f}"
+        sentences.append(f"Mean ranks of the tuned models (1 = best): {order} ({tested}).")
+    sentences.append(knob_sentence(suite.focus, report.importances))
+    return " ".join(sentences)

@@ -8,9 +8,13 @@ the committed ``report.json``, so no number in it is typed by hand.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
+
+from study.report._render import fixed as _fixed
+from study.report._render import hours
+from study.report._render import number as _number
+from study.report._render import p_value as _pv
 
 __all__ = ["BEGIN", "END", "render_markdown", "replace_block"]
 
@@ -23,54 +27,74 @@ def render_markdown(report: dict[str, Any], *, figures: str) -> str:
     (the report folder as seen from the Markdown file, e.g. ``results/uci3``)."""
     focus = report["focus"]
     lines = [f"**Answer.** {report['answer']}", ""]
+    lines += _checks_section(report)
     for dataset, rows in report["tables"].items():
         lines += _dataset_section(report, dataset, rows, focus, figures)
     lines += _ranks_section(report, figures)
     lines += _importance_section(report, focus)
-    budget = report["budget"]
-    machine = budget["machine"]
-    lines += [
-        f"Budget: {budget['units']} units (dataset x model x outer fold), "
-        f"{_time_taken(budget)} on {machine['cpus']} CPUs "
-        f"({machine['processor']}); the suite file is stored in `report.json` "
-        f"(sha256 `{budget['suite_sha256'][:12]}`). Full tables: `{figures}/report.html`.",
-    ]
+    lines += [_budget_line(report["budget"], figures), ""]
+    lines += _provenance_lines(report["budget"])
     return "\n".join(lines) + "\n"
+
+
+def _checks_section(report: dict[str, Any]) -> list[str]:
+    checks = report.get("budget_checks", [])
+    failed: dict[str, list[dict[str, Any]]] = {}
+    totals: dict[str, int] = {}
+    for check in checks:
+        totals[check["check"]] = totals.get(check["check"], 0) + 1
+        if check["verdict"] == "fail":
+            failed.setdefault(check["check"], []).append(check)
+    lines = [
+        f"**Budget checks**: {len(checks) - sum(map(len, failed.values()))} of {len(checks)} "
+        "passed (every row: `budget_checks` in `report.json`).",
+        "",
+    ]
+    for name, rows in failed.items():
+        if rows[0]["dataset"] == "all":
+            where = rows[0]["detail"]
+        else:
+            values = [r["value"] for r in rows]
+            where = (
+                f"{len(rows)} of {totals[name]} dataset x model rows, value "
+                f"{_number(min(values), 2)} to {_number(max(values), 2)} against "
+                f"{_number(rows[0]['threshold'], 2)}"
+            )
+        lines.append(f"- **{name}** failed ({where}): {rows[0]['advice']}.")
+    return [*lines, ""] if failed else lines
 
 
 def _dataset_section(
     report: dict[str, Any], dataset: str, rows: list[dict[str, Any]], focus: str, figures: str
 ) -> list[str]:
-    tests = {(c["b"], c["test"]): c for c in report["comparisons"] if c["dataset"] == dataset}
+    tests = {c["b"]: c for c in report["comparisons"] if c["dataset"] == dataset}
     metric = rows[0]["metric"] if rows else "score"
+    protocol = report.get("protocol", {})
+    repeats, folds = protocol.get("repeats", 1), protocol.get("outer_folds")
     lines = [
-        f"**{dataset}** (test {metric}, mean ± std over outer folds; "
-        f"difference = {focus} minus model on pooled out-of-fold predictions, 95 % bootstrap "
-        "interval; p-values Holm-corrected within the dataset)",
+        f"**{dataset}** (test {metric}, mean ± std over the {repeats} x {folds} outer-fold "
+        f"scores; difference = {focus} minus model with the corrected t-test's 95 % "
+        "interval; p: corrected resampled t-test, Holm within the dataset; bootstrap: over "
+        "rows of the pooled out-of-fold predictions, Holm within the dataset, test-row "
+        'noise only, "(floor)" at its smallest possible value)',
         "",
-        f"| model | kind | test {metric} | difference [95 % CI] | p (bootstrap) | p (Wilcoxon) |",
+        f"| model | kind | test {metric} | difference [95 % CI] | p (corrected t) | "
+        "p (bootstrap) |",
         "|---|---|---|---|---|---|",
     ]
     for row in rows:
-        boot = tests.get((row["model"], "bootstrap"))
-        wilcoxon = tests.get((row["model"], "wilcoxon"))
-        # a difference and its interval at the metric's own precision, never in e-notation
+        test = tests.get(row["model"])
         difference = (
-            f"{_fixed(boot['mean_difference'])} "
-            f"[{_fixed(boot['ci_low'])}, {_fixed(boot['ci_high'])}]"
-            if boot
+            f"{_fixed(test['mean_difference'])} [{_fixed(test['ci_low'])}, "
+            f"{_fixed(test['ci_high'])}]"
+            if test
             else "-"
         )
+        boot = (test or {}).get("bootstrap")
         name = f"**{row['model']}**" if row["model"] == focus else row["model"]
         lines.append(
             f"| {name} | {row['kind']} | {_number(row['mean'])} ± {_number(row['std'])} "
-            f"| {difference} | {_p(boot)} | {_p(wilcoxon)} |"
-        )
-    if any(c.get("p_value") is None for c in tests.values() if c["test"] == "wilcoxon"):
-        lines.append("")
-        lines.append(
-            "Wilcoxon: '-' where fewer than 6 outer folds make p < 0.05 impossible "
-            "(the smallest p on k folds is 2/2^k)."
+            f"| {difference} | {_p(test)} | {_p(boot)} |"
         )
     lines += ["", f"![{dataset} outer folds]({figures}/folds_{dataset}.png)", ""]
     return lines
@@ -81,44 +105,83 @@ def _ranks_section(report: dict[str, Any], figures: str) -> list[str]:
     if not ranks.get("mean_ranks"):
         return [f"Ranks: {ranks.get('note') or 'not available'}", ""]
     order = sorted(ranks["mean_ranks"].items(), key=lambda item: item[1])
+    references = ", ".join(
+        f"{label} {rank:.2f}" for label, rank in ranks.get("references", {}).items()
+    )
     lines = [
-        f"**Mean ranks across {len(ranks['dataset_ranks'])} datasets** (1 = best)",
+        f"**Mean ranks of the tuned models across {len(ranks['dataset_ranks'])} datasets** "
+        "(1 = best)",
         "",
         "| model | mean rank |",
         "|---|---|",
         *(f"| {model} | {rank:.2f} |" for model, rank in order),
         "",
-        f"Friedman test: p = {_number(ranks['friedman_p'])}"
+        f"Friedman test over the tuned models: p = {_number(ranks['friedman_p'])}"
         + (f" ({ranks['friedman_note']})" if ranks.get("friedman_note") else "")
-        + f"; Nemenyi critical difference {_number(ranks['critical_difference'], 2)}.",
+        + "."
+        + (f" References, ranked among all rows: {references}." if references else ""),
         "",
     ]
     if "critical_difference" in report.get("figures", {}):
         lines += [f"![critical-difference diagram]({figures}/critical_difference.png)", ""]
+    elif ranks.get("diagram_note"):
+        lines += [f"{ranks['diagram_note'][0].upper()}{ranks['diagram_note'][1:]}.", ""]
     return lines
 
 
 def _importance_section(report: dict[str, Any], focus: str) -> list[str]:
-    rows = report["importances"]
-    if not rows:
-        return [f"Knob importances: no study of {focus} had enough finished trials.", ""]
-    datasets = list(dict.fromkeys(row["dataset"] for row in rows))
-    table: dict[str, dict[str, float]] = {}
-    for row in rows:
-        table.setdefault(row["param"], {})[row["dataset"]] = row["importance"]
-    order = sorted(table, key=lambda param: -_mean(list(table[param].values())))
-    return [
-        f"**Which knobs of {focus} mattered** (fANOVA importance in each study, "
-        "mean over the outer folds' studies)",
+    importances = report["importances"]
+    studies = ", ".join(
+        f"{dataset} {c['used']} of {c['total']}"
+        + (f" ({c['without_history']} without a trial history)" if c["without_history"] else "")
+        for dataset, c in importances["studies"].items()
+    )
+    lines = [
+        f"**Which knobs of {focus} mattered.** Rule: {importances['rule']}. "
+        f"Studies that qualified: {studies}.",
         "",
-        "| parameter | " + " | ".join(datasets) + " |",
-        "|---|" + "---|" * len(datasets),
+    ]
+    rows = importances["rows"]
+    if not rows:
+        return [*lines, "No importance is reported.", ""]
+    return [
+        *lines,
+        "| dataset | parameter | importance | null mean | p (Holm) |",
+        "|---|---|---|---|---|",
         *(
-            f"| `{param}` | " + " | ".join(_number(table[param].get(d), 3) for d in datasets) + " |"
-            for param in order
+            f"| {r['dataset']} | `{r['param']}` | {_number(r['importance'], 3)} | "
+            f"{_number(r['null_mean'], 3)} | "
+            f"{_pv(r['p_holm'], significant=r['beats_null'])} |"
+            for r in rows
         ),
         "",
     ]
+
+
+def _budget_line(budget: dict[str, Any], figures: str) -> str:
+    return (
+        f"Budget: {budget['units']} units (dataset x model x outer fold), "
+        f"{_time_taken(budget)}; the suite file is stored in `report.json` "
+        f"(sha256 `{budget['suite_sha256'][:12]}`). Full tables: `{figures}/report.html`."
+    )
+
+
+def _provenance_lines(budget: dict[str, Any]) -> list[str]:
+    lines = []
+    for entry in budget.get("ran_on", []):
+        machine, versions = entry["machine"], entry["versions"]
+        lines.append(
+            f"Ran on: commit `{entry['commit'][:12]}`, {machine.get('cpu', '?')} "
+            f"({machine.get('logical_cpus', '?')} CPUs), torch {versions.get('torch', '?')}, "
+            f"ray {versions.get('ray', '?')}: {entry['units']} units, {entry['first']} to "
+            f"{entry['last']}."
+        )
+    if budget.get("not_recorded"):
+        lines.append(
+            f"Machine, versions and commit were not recorded for {budget['not_recorded']} "
+            "units (they ran before units recorded them)."
+        )
+    return [*lines, ""] if lines else []
 
 
 def replace_block(path: str | Path, text: str) -> None:
@@ -135,36 +198,21 @@ def replace_block(path: str | Path, text: str) -> None:
 def _p(comparison: dict[str, Any] | None) -> str:
     if comparison is None or comparison.get("p_holm") is None:
         return "-"
-    mark = " *" if comparison.get("significant") else ""
-    return f"{_number(comparison['p_holm'], 3)}{mark}"
-
-
-def _number(value: Any, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}" if 0 < abs(value) < 1e-3 else f"{value:.{digits}f}"
-    return str(value)
-
-
-def _fixed(value: Any, digits: int = 4) -> str:
-    if value is None or not math.isfinite(float(value)):
-        return "-"
-    return f"{float(value):.{digits}f}"
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else math.nan
+    return _pv(
+        comparison["p_holm"],
+        significant=comparison.get("significant", False),
+        floor=comparison.get("at_floor", False),
+    )
 
 
 def _time_taken(budget: dict[str, Any]) -> str:
     """``1.42 h wall time in 1 session (1.31 h in the units)``; older reports: unit time."""
-    units = f"{budget['unit_seconds'] / 3600:.2f} h"
+    units = hours(budget["unit_seconds"])
     if budget.get("wall_seconds") is None:
         return f"{units} of unit time"
     sessions = budget["sessions"]
     plural = "" if sessions == 1 else "s"
     return (
-        f"{budget['wall_seconds'] / 3600:.2f} h wall time in {sessions} `suite run` "
+        f"{hours(budget['wall_seconds'])} wall time in {sessions} `suite run` "
         f"session{plural} ({units} in the units themselves)"
     )

@@ -22,15 +22,20 @@ from study.run._runner import (
     start_ray,
 )
 from study.run._search import (
+    ORPHAN_FAILURE,
+    ORPHAN_REASON,
     OptunaSearcher,
     SchedulerKind,
     build_scheduler,
     build_searcher,
     optuna_trial_counts,
+    trial_history,
 )
 from study.run._trainables import StudySettings, objective_name, train_trial
 
 __all__ = [
+    "ORPHAN_FAILURE",
+    "ORPHAN_REASON",
     "TESTED",
     "OptunaSearcher",
     "RelocatableSearchGenerator",
@@ -53,6 +58,7 @@ __all__ = [
     "start_ray",
     "study_params",
     "train_trial",
+    "trial_history",
     "untested_versions",
     "write_manifest",
 ]

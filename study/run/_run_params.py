@@ -3,31 +3,13 @@ the code's commit, the package versions and the hardware it ran on."""
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
 from typing import Any
 
 from actmix.cv import package_versions
 from study.run._plan import StudyPlan
-from study.system import hardware, study_versions
+from study.system import git_commit, hardware, study_versions
 
 __all__ = ["study_params"]
-
-
-def _git_commit() -> str:
-    """The checkout's commit, or ``"unknown"`` for an installed package."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def study_params(plan: StudyPlan) -> dict[str, Any]:
@@ -45,7 +27,11 @@ def study_params(plan: StudyPlan) -> dict[str, Any]:
         ),
         "space_file": plan.space.path,
         "space_sha256": plan.space.sha256(),
-        "sampler": f"optuna TPE (multivariate, seed {request.seed})",
+        "sampler": (
+            f"optuna TPE (multivariate, seed {request.seed}, "
+            f"{request.n_startup_trials} random start-up trials)"
+        ),
+        "n_startup_trials": request.n_startup_trials,
         "scheduler": (
             f"ASHA(grace_period={request.grace_period}, "
             f"reduction_factor={request.reduction_factor})"
@@ -61,7 +47,7 @@ def study_params(plan: StudyPlan) -> dict[str, Any]:
         "epochs": request.epochs,
         "objective": f"{plan.objective} ({plan.mode})",
         "optuna_storage": plan.optuna_storage,
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         **{f"version.{k}": v for k, v in package_versions().items()},
         **{f"version.{k}": v for k, v in study_versions().items()},
         **{f"hardware.{k}": v for k, v in hardware().items()},

@@ -166,6 +166,7 @@ def _tuner(plan: StudyPlan, experiment_id: str, parent_run_id: str, report: Call
         mode=plan.mode,
         baseline=plan.baseline,
         seed=request.seed,
+        n_startup_trials=request.n_startup_trials,
         storage_url=plan.optuna_storage,
         study_name=plan.name,
         max_concurrent=request.max_concurrent,

@@ -33,16 +33,22 @@ if TYPE_CHECKING:
     from actmix.metrics import Direction
 
 __all__ = [
+    "ORPHAN_FAILURE",
+    "ORPHAN_REASON",
     "OptunaSearcher",
     "SchedulerKind",
     "build_scheduler",
     "build_searcher",
     "optuna_trial_counts",
+    "trial_history",
 ]
 
 _logger = logging.getLogger(__name__)
 _DIRECTIONS: dict[str, Direction] = {"min": "minimize", "max": "maximize"}
 _EPOCH = "training_iteration"  # Tune's step counter: one per reported epoch
+# the user attribute that says why a trial is FAIL without having trained
+ORPHAN_FAILURE = "failed_because"
+ORPHAN_REASON = "its driver died before the trial had its whole configuration"
 
 
 class OptunaSearcher(Searcher):
@@ -234,6 +240,9 @@ class OptunaSearcher(Searcher):
             try:
                 return frozen.number, self._replay(frozen.number)
             except ValueError:  # FixedTrial: a param the orphan was never given
+                self._storage.set_trial_user_attr(
+                    self._optuna_id(frozen.number), ORPHAN_FAILURE, ORPHAN_REASON
+                )
                 self._study.tell(frozen.number, state=TrialState.FAIL, skip_if_finished=True)
         return None
 
@@ -245,17 +254,23 @@ def build_searcher(
     mode: Mode,
     baseline: dict[str, Any],
     seed: int,
+    n_startup_trials: int,
     storage_url: str,
     study_name: str,
     max_concurrent: int,
 ) -> ConcurrencyLimiter:
-    """Seeded multivariate TPE over ``space``, persisted in ``storage_url``, baseline first."""
+    """Seeded multivariate TPE over ``space``, persisted in ``storage_url``, baseline first.
+
+    The first ``n_startup_trials`` trials (the baseline among them) are random draws;
+    TPE models the history only after them."""
     import optuna
 
     with warnings.catch_warnings():
         # multivariate TPE is flagged experimental but is stable and the better default here
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
+        sampler = optuna.samplers.TPESampler(
+            seed=seed, multivariate=True, n_startup_trials=n_startup_trials
+        )
     searcher = OptunaSearcher(
         space,
         metric=metric,
@@ -291,3 +306,33 @@ def optuna_trial_counts(storage_url: str, study_name: str) -> dict[str, int]:
     for trial in study.get_trials(deepcopy=False):
         counts[trial.state.name] = counts.get(trial.state.name, 0) + 1
     return counts
+
+
+def trial_history(storage_url: str, study_name: str) -> list[dict[str, Any]]:
+    """Every trial of a study as plain JSON, in the order Optuna numbered them.
+
+    Per trial: ``number``, ``state``, ``value``, ``params``, ``distributions`` (Optuna's
+    JSON form, so an importance can be recomputed), ``intermediate_values`` (epoch ->
+    value) and ``user_attrs``: what convergence and importance checks need without the
+    store.
+    """
+    import optuna
+
+    study = optuna.load_study(study_name=study_name, storage=storage_url)
+    return [
+        {
+            "number": trial.number,
+            "state": trial.state.name,
+            "value": trial.value,
+            "params": dict(trial.params),
+            "distributions": {
+                name: optuna.distributions.distribution_to_json(distribution)
+                for name, distribution in trial.distributions.items()
+            },
+            "intermediate_values": {
+                str(step): value for step, value in sorted(trial.intermediate_values.items())
+            },
+            "user_attrs": dict(trial.user_attrs),
+        }
+        for trial in study.get_trials(deepcopy=False)
+    ]

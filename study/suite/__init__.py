@@ -21,10 +21,12 @@ from study.suite._units import (
     Unit,
     claim_unit,
     read_sessions,
+    read_trials,
     read_unit,
     record_session,
     suite_directory,
     suite_units,
+    trials_path,
     write_unit,
 )
 from study.suite._workers import SuiteWorkersFailed, run_workers
@@ -46,6 +48,7 @@ __all__ = [
     "claim_unit",
     "load_suite",
     "read_sessions",
+    "read_trials",
     "read_unit",
     "record_session",
     "reference_config",
@@ -54,5 +57,6 @@ __all__ = [
     "suite_directory",
     "suite_progress",
     "suite_units",
+    "trials_path",
     "write_unit",
 ]

@@ -11,8 +11,8 @@ impossible values stop with a message that names the file and the key.
     references:                                   # untuned, on the same outer folds
       actmix-seed-config: {model: actmix}
       actmix-seed-readme: {model: actmix, config: {mlp.activation.relu_bias: 1.5}}
-    protocol: {outer_folds: 5, inner_folds: 5, seeds: 3, split_seed: 0}
-    study: {trials: 30, epochs: 100, scheduler: asha}
+    protocol: {outer_folds: 5, repeats: 2, inner_folds: 5, seeds: 3, split_seed: 0}
+    study: {trials: 30, n_startup_trials: 10, epochs: 100, scheduler: asha}
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import yaml
 
 from actmix.config import XGBOOST, RunConfig
 from actmix.types import Task
-from study.request import SchedulerKind
+from study.request import SchedulerKind, request_default
 
 __all__ = [
     "Protocol",
@@ -76,12 +76,22 @@ class Reference:
 
 @dataclass(frozen=True, slots=True)
 class Protocol:
-    """The nested cross-validation: outer folds, the studies' inner folds, retraining seeds."""
+    """The nested cross-validation: outer folds, the studies' inner folds, retraining seeds.
+
+    ``repeats`` r > 1 repeats the outer cross-validation on r different splits (seeds
+    ``split_seed``, ``split_seed + 1``, ...): r x ``outer_folds`` paired scores per
+    comparison, which the corrected t-test needs for power.
+    """
 
     outer_folds: int = 5
+    repeats: int = 1
     inner_folds: int = 5
     seeds: int = 3  # seeds of the final retraining on each outer fold
     split_seed: int = 0  # seed of the outer split (and of each study's inner split)
+
+    def repeat_seed(self, repeat: int) -> int:
+        """The split seed of repeat ``repeat`` of the outer cross-validation."""
+        return self.split_seed + repeat
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +99,20 @@ class StudyBudget:
     """What each study (one per dataset x tuned model x outer fold) may spend."""
 
     trials: int = 30
+    n_startup_trials: int = request_default("n_startup_trials")  # TPE's random start-up
     epochs: int = 100
     scheduler: SchedulerKind = "asha"
     max_concurrent: int = 2
-    grace_period: int = 10
+    # ASHA's first rung; None: a third of the epochs, so slow starters (an annealing
+    # temperature, say) are not judged before they can show their worth
+    grace_period: int | None = None
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
+
+    @property
+    def grace(self) -> int:
+        """ASHA's grace period in epochs, the default resolved."""
+        return self.grace_period if self.grace_period is not None else -(-self.epochs // 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +281,7 @@ def _check_protocol(protocol: Protocol, study: StudyBudget, where: str) -> None:
             f"protocol.inner_folds must be >= 2, got {protocol.inner_folds}",
         ),
         (protocol.seeds >= 1, f"protocol.seeds must be >= 1, got {protocol.seeds}"),
+        (protocol.repeats >= 1, f"protocol.repeats must be >= 1, got {protocol.repeats}"),
         (protocol.split_seed >= 0, f"protocol.split_seed must be >= 0, got {protocol.split_seed}"),
         (study.trials >= 1, f"study.trials must be >= 1, got {study.trials}"),
         (study.epochs >= 1, f"study.epochs must be >= 1, got {study.epochs}"),
@@ -270,7 +289,16 @@ def _check_protocol(protocol: Protocol, study: StudyBudget, where: str) -> None:
             study.max_concurrent >= 1,
             f"study.max_concurrent must be >= 1, got {study.max_concurrent}",
         ),
-        (study.grace_period >= 1, f"study.grace_period must be >= 1, got {study.grace_period}"),
+        (
+            study.n_startup_trials >= 0,
+            f"study.n_startup_trials must be >= 0, got {study.n_startup_trials}",
+        ),
+        (study.grace >= 1, f"study.grace_period must be >= 1, got {study.grace_period}"),
+        (
+            study.scheduler != "asha" or study.grace < study.epochs,
+            f"study.grace_period {study.grace} must be below study.epochs {study.epochs}: "
+            "ASHA could never stop a trial (use scheduler: none for no early stopping)",
+        ),
         (study.cpus_per_trial > 0, f"study.cpus_per_trial must be > 0, got {study.cpus_per_trial}"),
         (
             study.gpus_per_trial >= 0,
@@ -291,7 +319,8 @@ def _dataclass(cls: Any, data: Any, where: str) -> Any:
     values = _mapping(data, where, names)
     defaults = cls()
     for key, value in values.items():
-        expected = type(getattr(defaults, key))
+        default = getattr(defaults, key)
+        expected = int if default is None else type(default)  # optional ints: None or int
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, expected) or isinstance(value, bool):

@@ -75,6 +75,8 @@ class UnitRecord:
     study: TunedStudy | None = None
     seconds: float = 0.0
     run_id: str | None = None  # the unit's MLflow run
+    repeat: int = 0  # which repeat of the outer cross-validation (its seed: split_seed)
+    provenance: dict[str, Any] | None = None  # machine, versions, commit; None: not recorded
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

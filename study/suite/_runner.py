@@ -1,7 +1,8 @@
 """Run a suite: nested cross-validation of every tuned model and reference on every dataset.
 
-For each dataset the outer folds are made once (``protocol.split_seed``); every model
-and reference of that dataset is scored on exactly those folds. For each outer fold a
+For each dataset the outer folds are made once per repeat (split seed
+``protocol.split_seed`` + repeat); every model and reference of that dataset is scored on
+exactly those folds. For each outer fold a
 tuned model gets a study (the usual ``run`` machinery) over the outer-training rows
 only; its best trial, chosen by inner-validation score, is retrained there with
 ``protocol.seeds`` seeds and scored once on the outer-test rows. A unit's result file
@@ -21,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from actmix.config import RunConfig, config_from_dict, run_config_to_dict
 from actmix.data import load_dataset
@@ -41,7 +43,7 @@ from study.suite._units import (
     write_unit,
 )
 from study.suite._workers import run_workers
-from study.system import die_with_parent
+from study.system import die_with_parent, provenance
 
 __all__ = ["SuiteProgress", "run_suite", "suite_progress"]
 
@@ -158,6 +160,7 @@ def run_suite(
                 seconds=time.perf_counter() - started,
                 before=len(progress.done),
                 after=sum(unit.path(root).is_file() for unit in suite_units(suite)),
+                provenance=provenance(),
             )
     return suite_progress(suite, store=store)
 
@@ -191,11 +194,8 @@ def _run_units(
                     dataset = load_dataset(
                         dataset_entry.spec, target=dataset_entry.target, task=dataset_entry.task
                     )
-                    outer = make_folds(
-                        dataset, suite.protocol.outer_folds, suite.protocol.split_seed
-                    )
                     context = _Context(
-                        suite, store, uri, artifacts, address, threads, root, dataset, outer, report
+                        suite, store, uri, artifacts, address, threads, root, dataset, report
                     )
                 _run_unit(context, unit)
             done = sum(u.path(root).is_file() for u in suite_units(suite))
@@ -213,28 +213,39 @@ class _Context:
     threads: int | None  # CPU threads of the retraining (None: all cores)
     root: Path
     dataset: Dataset
-    outer: Splits
     report: Report
+    outers: dict[int, Splits] = dataclasses.field(default_factory=dict)  # by repeat
+
+    def outer(self, repeat: int) -> Splits:
+        """The outer folds of repeat ``repeat``, made on first use."""
+        if repeat not in self.outers:
+            protocol = self.suite.protocol
+            self.outers[repeat] = make_folds(
+                self.dataset, protocol.outer_folds, protocol.repeat_seed(repeat)
+            )
+        return self.outers[repeat]
 
 
 def _run_unit(context: _Context, unit: Unit) -> None:
     suite, protocol = context.suite, context.suite.protocol
     began = time.perf_counter()
     study: TunedStudy | None = None
+    trials: list[dict[str, Any]] | None = None
     if unit.kind == "reference":
         (reference,) = [r for r in suite.references if r.label == unit.label]
         config = reference_config(reference, epochs=suite.study.epochs)
     else:
-        study, config = _tuned_config(context, unit)
+        study, config, trials = _tuned_config(context, unit)
     seeds = tuple(range(protocol.seeds))
+    outer = context.outer(unit.repeat)
     context.report(
-        f"{unit.dataset.label} outer fold {unit.outer_fold}: {unit.label} ({unit.kind}), "
+        f"{unit.dataset.label} {unit.fold_name}: {unit.label} ({unit.kind}), "
         f"retraining on {len(seeds)} seed(s) and scoring the outer-test rows"
     )
     scored = evaluate_outer_fold(
         context.dataset,
         config,
-        context.outer,
+        outer,
         unit.outer_fold,
         seeds=seeds,
         threads=context.threads,
@@ -251,8 +262,8 @@ def _run_unit(context: _Context, unit: Unit) -> None:
         kind=unit.kind,
         outer_fold=unit.outer_fold,
         outer_folds=protocol.outer_folds,
-        split_seed=protocol.split_seed,
-        fingerprint=context.outer.fingerprint(),
+        split_seed=protocol.repeat_seed(unit.repeat),
+        fingerprint=outer.fingerprint(),
         metric=metric.name,
         direction=metric.direction,
         value=_mean(values),
@@ -260,19 +271,23 @@ def _run_unit(context: _Context, unit: Unit) -> None:
         config=run_config_to_dict(config),
         study=study,
         seconds=time.perf_counter() - began,
+        repeat=unit.repeat,
+        provenance=provenance(),
     )
     record = dataclasses.replace(record, run_id=_log_unit(context, unit, record))
-    write_unit(context.root, unit, record, scored.test_idx, scored.test_prediction)
+    write_unit(context.root, unit, record, scored.test_idx, scored.test_prediction, trials)
     context.report(
-        f"{unit.dataset.label} outer fold {unit.outer_fold}: {unit.label} "
-        f"test {metric.name} {record.value:.4f}"
+        f"{unit.dataset.label} {unit.fold_name}: {unit.label} test {metric.name} {record.value:.4f}"
     )
 
 
-def _tuned_config(context: _Context, unit: Unit) -> tuple[TunedStudy, RunConfig]:
-    """Run (or resume) the unit's study; its best trial's configuration, chosen on validation."""
+def _tuned_config(
+    context: _Context, unit: Unit
+) -> tuple[TunedStudy, RunConfig, list[dict[str, Any]]]:
+    """Run (or resume) the unit's study: its best trial's configuration, chosen on
+    validation, and the study's trial history."""
     from study.report import load_history
-    from study.run import resume_study, run_study
+    from study.run import resume_study, run_study, trial_history
     from study.tracking import export_best
 
     suite, name = context.suite, unit.study_name(context.suite)
@@ -293,11 +308,12 @@ def _tuned_config(context: _Context, unit: Unit) -> tuple[TunedStudy, RunConfig]
             space=model.space,
             trials=budget.trials,
             folds=protocol.inner_folds,
-            split_seed=protocol.split_seed,
+            split_seed=protocol.repeat_seed(unit.repeat),
             epochs=budget.epochs,
             max_concurrent=budget.max_concurrent,
             scheduler=budget.scheduler,
-            grace_period=budget.grace_period,
+            grace_period=budget.grace,
+            n_startup_trials=budget.n_startup_trials,
             cpus_per_trial=budget.cpus_per_trial,
             gpus_per_trial=budget.gpus_per_trial,
             address=context.address,
@@ -322,7 +338,9 @@ def _tuned_config(context: _Context, unit: Unit) -> tuple[TunedStudy, RunConfig]
         importances=dict(history.importances),
         importance_note=history.note,
     )
-    return study, config
+    # the store's own Optuna database, wherever the store was moved or copied to
+    trials = trial_history(default_store_uris(context.store)[1], name)
+    return study, config, trials
 
 
 def _study_finished(context: _Context, name: str) -> bool:
@@ -343,10 +361,11 @@ def _log_unit(context: _Context, unit: Unit, record: UnitRecord) -> str:
     return log_finished_run(
         context.tracking_uri,
         context.suite.name,
-        run_name=f"{unit.dataset.label}-{unit.label}-outer{unit.outer_fold}",
+        run_name=f"{unit.dataset.label}-{unit.label}-{unit.fold_name}",
         tags=_tags(context.suite, unit, stage),
         params={
             "outer_fold": unit.outer_fold,
+            "repeat": unit.repeat,
             "outer_folds": record.outer_folds,
             "split_seed": record.split_seed,
             "splits_fingerprint": record.fingerprint,
@@ -370,6 +389,7 @@ def _tags(suite: Suite, unit: Unit, stage: str) -> dict[str, str]:
         "dataset": unit.dataset.label,
         "model": unit.label,
         "outer_fold": str(unit.outer_fold),
+        "repeat": str(unit.repeat),
         "stage": stage,
         TAG_DATASET: unit.dataset.label,
         TAG_MODEL: unit.model,

@@ -1,10 +1,11 @@
 """The units of work of a suite and where their results are kept.
 
-A unit is (dataset, model or reference, outer fold). A tuned unit runs a study on the
+A unit is (dataset, model or reference, repeat, outer fold). A tuned unit runs a study on the
 outer fold's training rows, retrains the best configuration and scores the outer-test
 rows; a reference unit only retrains and scores. A unit is done when its result file
-exists: ``<store>/suites/<suite>/units/<dataset>/<label>/outer<j>.json`` (with the
-out-of-fold predictions beside it in ``.npz``), written atomically at the very end.
+exists: ``<store>/suites/<suite>/units/<dataset>/<label>/outer<j>.json`` (``r<i>-outer<j>``
+for repeat i > 0 of the outer cross-validation), with the out-of-fold predictions beside
+it in ``.npz`` and the study's trials in ``.trials.json``, written atomically at the end.
 A process works on a unit only while it holds the unit's claim, an ``flock`` on
 ``claims/<dataset>/<label>/outer<j>.lock``, so drivers side by side never run one unit
 twice, and the kernel drops the claim of a driver that dies, however it dies.
@@ -31,10 +32,12 @@ __all__ = [
     "Unit",
     "claim_unit",
     "read_sessions",
+    "read_trials",
     "read_unit",
     "record_session",
     "suite_directory",
     "suite_units",
+    "trials_path",
     "write_unit",
 ]
 
@@ -43,19 +46,26 @@ SESSIONS_FILE = "sessions.jsonl"  # one line per `suite run`: when, how long, un
 
 @dataclass(frozen=True, slots=True)
 class Unit:
-    """One (dataset, model or reference, outer fold) of a suite."""
+    """One (dataset, model or reference, repeat, outer fold) of a suite."""
 
     dataset: SuiteDataset
     label: str  # the model's or reference's label in the suite file
     model: str  # activation name or xgboost
     kind: UnitKind
     outer_fold: int
+    repeat: int = 0  # which repeat of the outer cross-validation
+
+    @property
+    def fold_name(self) -> str:
+        """``outer<j>``, or ``r<i>-outer<j>`` in repeat i > 0 (repeat 0 keeps the old names)."""
+        prefix = f"r{self.repeat}-" if self.repeat else ""
+        return f"{prefix}outer{self.outer_fold}"
 
     def study_name(self, suite: Suite) -> str:
-        return f"{suite.name}-{self.dataset.label}-{self.label}-outer{self.outer_fold}"
+        return f"{suite.name}-{self.dataset.label}-{self.label}-{self.fold_name}"
 
     def path(self, root: Path) -> Path:
-        return root / "units" / self.dataset.label / self.label / f"outer{self.outer_fold}.json"
+        return root / "units" / self.dataset.label / self.label / f"{self.fold_name}.json"
 
 
 def suite_directory(store: Path, suite: Suite) -> Path:
@@ -63,13 +73,14 @@ def suite_directory(store: Path, suite: Suite) -> Path:
 
 
 def suite_units(suite: Suite) -> Iterator[Unit]:
-    """Every unit, in the order a suite runs them: by dataset, then outer fold."""
+    """Every unit, in the order a suite runs them: by dataset, repeat, then outer fold."""
     for dataset in suite.datasets:
-        for fold in range(suite.protocol.outer_folds):
-            for reference in suite.references:
-                yield Unit(dataset, reference.label, reference.model, "reference", fold)
-            for model in suite.models:
-                yield Unit(dataset, model.label, model.model, "tuned", fold)
+        for repeat in range(suite.protocol.repeats):
+            for fold in range(suite.protocol.outer_folds):
+                for reference in suite.references:
+                    yield Unit(dataset, reference.label, reference.model, "reference", fold, repeat)
+                for model in suite.models:
+                    yield Unit(dataset, model.label, model.model, "tuned", fold, repeat)
 
 
 @contextmanager
@@ -90,11 +101,21 @@ def claim_unit(root: Path, unit: Unit) -> Iterator[bool]:
 
 
 def write_unit(
-    root: Path, unit: Unit, record: UnitRecord, test_idx: np.ndarray, prediction: np.ndarray
+    root: Path,
+    unit: Unit,
+    record: UnitRecord,
+    test_idx: np.ndarray,
+    prediction: np.ndarray,
+    trials: list[dict[str, Any]] | None = None,
 ) -> Path:
-    """Write a unit's result (JSON) and predictions (npz); the JSON last, so it marks done."""
+    """Write a unit's result (JSON), predictions (npz) and, for a tuned unit, its study's
+    trial history (``.trials.json``); the result last, so it marks the unit done."""
     path = unit.path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if trials is not None:
+        partial = path.with_name(path.name + ".trials.partial")
+        partial.write_text(json.dumps(trials, indent=1, default=_plain))
+        os.replace(partial, trials_path(path))
     arrays = path.with_suffix(".npz")
     partial = arrays.with_name(arrays.name + ".partial")
     with open(partial, "wb") as handle:
@@ -119,6 +140,21 @@ def read_unit(root: Path, unit: Unit) -> tuple[UnitRecord, dict[str, np.ndarray]
         return record, {name: arrays[name] for name in arrays.files}
 
 
+def trials_path(unit_path: Path) -> Path:
+    """``outer0.json`` -> ``outer0.trials.json``: the study's trial history beside it."""
+    return unit_path.with_suffix(".trials.json")
+
+
+def read_trials(root: Path, unit: Unit) -> list[dict[str, Any]] | None:
+    """A done tuned unit's trial history, or None (a reference, or a unit written before
+    suites kept trial histories)."""
+    path = trials_path(unit.path(root))
+    if not path.is_file():
+        return None
+    trials: list[dict[str, Any]] = json.loads(path.read_text())
+    return trials
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
@@ -127,10 +163,21 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to a unit file")
 
 
-def record_session(root: Path, *, started: str, seconds: float, before: int, after: int) -> None:
-    """Append one `suite run` to the suite's session log (its wall time, units it finished)."""
-    line = {"started": started, "seconds": round(seconds, 1), "done_before": before}
-    line["done_after"] = after
+def record_session(
+    root: Path,
+    *,
+    started: str,
+    seconds: float,
+    before: int,
+    after: int,
+    provenance: dict[str, Any] | None = None,
+) -> None:
+    """Append one `suite run` to the suite's session log: its wall time, the units it
+    finished, and what it ran on (machine, package versions, commit)."""
+    line: dict[str, Any] = {"started": started, "seconds": round(seconds, 1)}
+    line |= {"done_before": before, "done_after": after}
+    if provenance is not None:
+        line["provenance"] = provenance
     with (root / SESSIONS_FILE).open("a") as log:
         log.write(json.dumps(line) + "\n")
 

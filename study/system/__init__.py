@@ -17,9 +17,11 @@ from study.system._interrupts import (
 from study.system._machine import (
     STUDY_PACKAGES,
     cpu_model,
+    git_commit,
     gpu_names,
     hardware,
     local_gpu_count,
+    provenance,
     study_versions,
 )
 from study.system._parent_death import die_with_parent
@@ -37,9 +39,11 @@ __all__ = [
     "die_with_parent",
     "format_table",
     "format_value",
+    "git_commit",
     "gpu_names",
     "hardware",
     "local_gpu_count",
+    "provenance",
     "sigterm_interrupts",
     "stop_signals",
     "study_versions",

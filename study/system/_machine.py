@@ -1,4 +1,5 @@
-"""What a study runs on: the study layer's package versions and this machine's hardware.
+"""What a study runs on: the study layer's package versions, this machine's hardware and
+the project's commit; ``provenance`` puts them together for a record.
 
 ``actmix.cv.package_versions`` covers the numeric stack (``actmix`` never imports Ray,
 Optuna or MLflow); the study's parent run adds these. On a cluster the hardware is the
@@ -11,15 +12,19 @@ import os
 import platform
 import shutil
 import subprocess
+import time
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "STUDY_PACKAGES",
     "cpu_model",
+    "git_commit",
     "gpu_names",
     "hardware",
     "local_gpu_count",
+    "provenance",
     "study_versions",
 ]
 
@@ -87,3 +92,43 @@ def gpu_names() -> str:
 def hardware() -> dict[str, str | int]:
     """CPU model, logical CPU count and GPU names of this machine."""
     return {"cpu": cpu_model(), "logical_cpus": os.cpu_count() or 0, "gpus": gpu_names()}
+
+
+def _git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *args],
+        cwd=Path(__file__).resolve().parent,
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=False,
+    )
+
+
+def git_commit() -> str:
+    """The checkout's commit (``+dirty`` when tracked files differ from it), or
+    ``"unknown"`` for an installed package."""
+    try:
+        head = _git("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return "unknown"
+        dirty = _git("diff", "--quiet", "HEAD").returncode == 1
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def provenance() -> dict[str, Any]:
+    """Where and with what a result is being made: machine, package versions, commit, time.
+
+    Recorded when a result is made (a suite unit, say), not when it is reported: the
+    report can then say which sessions, machines and versions produced which rows.
+    """
+    from actmix.cv import package_versions
+
+    return {
+        "machine": {"platform": platform.platform(), **hardware()},
+        "versions": {**package_versions(), **study_versions()},
+        "commit": git_commit(),
+        "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }

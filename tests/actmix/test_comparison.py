@@ -8,6 +8,7 @@ from scipy.stats import norm
 
 from actmix.comparison import (
     better_of,
+    corrected_t_test,
     fold_scores,
     holm,
     min_wilcoxon_folds,
@@ -200,3 +201,48 @@ def test_holm_leaves_missing_p_values_out_of_the_family():
     assert holm([None, 0.01, None, 0.02]) == pytest.approx([None, 0.02, None, 0.02])
     with pytest.raises(ValueError, match=r"got 1\.5"):
         holm([0.1, 1.5])
+
+
+def test_corrected_t_test_against_a_worked_example():
+    # five folds of 5-fold CV (n_test / n_train = 1/4); differences A - B = 1, 2, 3, 4, 5
+    a = {fold: 10.0 + d for fold, d in enumerate([1.0, 2.0, 3.0, 4.0, 5.0])}
+    b = dict.fromkeys(range(5), 10.0)
+    test = corrected_t_test(a, b, lower_is_better=True, test_fraction=0.25)
+    # mean 3, sample variance 2.5; corrected variance (1/5 + 1/4) * 2.5 = 1.125
+    assert test.statistic == pytest.approx(3 / math.sqrt(1.125))  # 2.8284
+    # two-sided, 4 degrees of freedom: t = 2 sqrt(2) gives p = 0.04742 (t tables)
+    assert test.p_value == pytest.approx(0.047421, abs=1e-5)
+    assert test.better == "b" and test.n == 5 and test.test == "corrected_t"
+    # 95 % interval: 3 -+ t(0.975, 4) * sqrt(1.125) = 3 -+ 2.776445 * 1.06066
+    assert (test.ci_low, test.ci_high) == pytest.approx((0.055135, 5.944865), abs=1e-5)
+    # the uncorrected resampled t-test would claim far more: (1/5) * 2.5 = 0.5
+    plain = 3 / math.sqrt(0.5)
+    assert test.statistic < plain
+
+
+def test_corrected_t_test_takes_repeat_and_fold_keys_and_pairs_common_ones():
+    a = {(0, 0): 1.0, (0, 1): 2.0, (1, 0): 1.5, (1, 1): 2.5, (2, 0): 9.0}
+    b = {(0, 0): 0.5, (0, 1): 1.0, (1, 0): 1.0, (1, 1): 2.0}
+    test = corrected_t_test(a, b, lower_is_better=False, test_fraction=1.0)
+    differences = [0.5, 1.0, 0.5, 0.5]
+    variance = (1 / 4 + 1.0) * float(np.var(differences, ddof=1))
+    assert test.n == 4
+    assert test.statistic == pytest.approx(np.mean(differences) / math.sqrt(variance))
+    assert test.better == "a" and test.wins == 4
+
+
+def test_corrected_t_test_constant_differences_and_bad_input():
+    same = corrected_t_test(
+        {0: 1.0, 1: 1.0}, {0: 1.0, 1: 1.0}, lower_is_better=True, test_fraction=0.5
+    )
+    assert same.p_value == 1.0 and same.better == "tie"
+    shifted = corrected_t_test(
+        {0: 2.0, 1: 2.0}, {0: 1.0, 1: 1.0}, lower_is_better=True, test_fraction=0.5
+    )
+    assert shifted.p_value == 0.0 and shifted.better == "b"
+    with pytest.raises(ValueError, match="needs >= 2 common folds"):
+        corrected_t_test({0: 1.0}, {0: 2.0}, lower_is_better=True, test_fraction=0.5)
+    with pytest.raises(ValueError, match="test_fraction must be > 0"):
+        corrected_t_test(
+            {0: 1.0, 1: 2.0}, {0: 2.0, 1: 1.0}, lower_is_better=True, test_fraction=0.0
+        )

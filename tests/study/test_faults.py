@@ -15,6 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from study.cli import main
+from study.run import ORPHAN_FAILURE, ORPHAN_REASON
 from tests.study.processes import (
     signal_when_ready,
     study_command,
@@ -150,9 +151,16 @@ def test_resume_after_the_driver_is_killed_twice(tmp_path):
             # continued from its checkpoint, not trained again from epoch 0
             assert int(run.data.tags["resumed_from_epoch"]) >= 5, run.info.run_name
     study = optuna.load_study(study_name="killed", storage=f"sqlite:///{store / 'optuna.db'}")
-    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 5
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(complete) == 5
+    # a kill between asking a trial and storing its configuration leaves a trial that never
+    # trained: the resume fails it (saying why) instead of training half a configuration
+    for trial in study.trials:
+        if trial.state.name != "COMPLETE":
+            assert trial.state.name == "FAIL" and not trial.intermediate_values, trial.number
+            assert trial.user_attrs == {ORPHAN_FAILURE: ORPHAN_REASON}, trial.number
     # two kills and two resumes later, no configuration was sampled twice
-    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 5
+    assert len({tuple(sorted(t.params.items())) for t in complete}) == 5
     parent = client.search_runs(
         [client.get_experiment_by_name("killed").experiment_id], "tags.`actmix.role` = 'study'"
     )

@@ -13,7 +13,13 @@ import pytest
 from optuna.trial import TrialState
 
 from actmix.config import RunConfig
-from study.run import OptunaSearcher, build_searcher, optuna_trial_counts
+from study.run import (
+    ORPHAN_FAILURE,
+    ORPHAN_REASON,
+    OptunaSearcher,
+    build_searcher,
+    optuna_trial_counts,
+)
 from study.space import SearchSpace, baseline_point, config_from_sample, load_space
 from study.tracking.payload import FINAL
 
@@ -226,6 +232,7 @@ def test_an_orphan_the_driver_gave_no_params_is_failed_not_adopted():
     config = survivor.suggest("trial_1")
     states = {t.number: t.state for t in trials_of(storage)}
     assert states[bare.number] == TrialState.FAIL
+    assert trials_of(storage)[bare.number].user_attrs == {ORPHAN_FAILURE: ORPHAN_REASON}
     assert set(config) >= {p.name for p in SPACE.params}  # a whole configuration
 
 
@@ -242,13 +249,16 @@ def test_mode_must_be_min_or_max():
         )
 
 
-def _searcher_for(space: SearchSpace, url: str, *, seed: int, max_concurrent: int) -> Any:
+def _searcher_for(
+    space: SearchSpace, url: str, *, seed: int, max_concurrent: int, n_startup_trials: int = 10
+) -> Any:
     return build_searcher(
         space,
         metric=METRIC,
         mode="min",
         baseline=baseline_point(space, RunConfig(model=space.model), epochs=200),
         seed=seed,
+        n_startup_trials=n_startup_trials,
         storage_url=url,
         study_name=NAME,
         max_concurrent=max_concurrent,
@@ -266,6 +276,24 @@ def test_build_searcher_is_seeded_and_limits_concurrency(tmp_path, empty_databas
     samples = [first.suggest("trial_0"), first.suggest("trial_1")]
     assert first.suggest("trial_2") is None  # two running already
     assert [second.suggest("trial_0"), second.suggest("trial_1")] == samples
+
+
+def test_the_random_start_up_ends_after_n_startup_trials(tmp_path, empty_database):
+    """Same seed, same history: TPE (start-up over) and random draws (start-up not over)
+    propose different next configurations; within the start-up both draw the same."""
+    space = load_space("mlp")
+    proposals = {}
+    for startup in (3, 100):
+        shutil.copy(empty_database, tmp_path / f"{startup}.db")
+        url = f"sqlite:///{tmp_path / f'{startup}.db'}"
+        searcher = _searcher_for(space, url, seed=5, max_concurrent=1, n_startup_trials=startup)
+        drawn = []
+        for index in range(4):
+            drawn.append(searcher.suggest(f"trial_{index}"))
+            searcher.on_trial_complete(f"trial_{index}", result={METRIC: float(index), FINAL: True})
+        proposals[startup] = drawn
+    assert proposals[3][:3] == proposals[100][:3]
+    assert proposals[3][3] != proposals[100][3]
 
 
 def test_optuna_trial_counts_counts_each_state(sqlite_url):

@@ -15,6 +15,7 @@ import pytest
 from study.report import BEGIN, END, render_markdown, replace_block
 from study.suite import (
     load_suite,
+    read_trials,
     read_unit,
     run_suite,
     suite_directory,
@@ -49,6 +50,18 @@ def test_a_good_suite_file_is_read_with_defaults(tmp_path):
     units = list(suite_units(suite))
     # 3 outer folds x (2 tuned + 1 reference)
     assert len(units) == 9 and len(set(units)) == 9
+    # ASHA's grace period defaults to a third of the epochs; TPE's start-up to run's default
+    assert suite.study.grace == 1 and suite.study.n_startup_trials == 10
+    assert suite.protocol.repeats == 1
+
+
+def test_repeats_multiply_the_units_and_name_them_apart(tmp_path):
+    text = GOOD.replace("outer_folds: 3,", "outer_folds: 3, repeats: 2,")
+    suite = load_suite(_write(tmp_path / "s.yaml", text))
+    units = list(suite_units(suite))
+    assert len(units) == 18 and len({u.study_name(suite) for u in units}) == 18
+    assert {u.fold_name for u in units if u.repeat == 1} == {"r1-outer0", "r1-outer1", "r1-outer2"}
+    assert [suite.protocol.repeat_seed(r) for r in (0, 1)] == [0, 1]
 
 
 @pytest.mark.parametrize(
@@ -62,6 +75,9 @@ def test_a_good_suite_file_is_read_with_defaults(tmp_path):
         (("trials: 2", "trials: two"), "study.trials: expected int"),
         (("name: s1", "name: 's 1'"), "not a valid name"),
         (("datasets: [power_plant]", "datasets: []"), "datasets: expected a non-empty list"),
+        (("seeds: 1}", "seeds: 1, repeats: 0}"), "protocol.repeats must be >= 1"),
+        (("epochs: 3}", "epochs: 3, grace_period: 3}"), "grace_period 3 must be below"),
+        (("epochs: 3}", "epochs: 3, n_startup_trials: -1}"), "n_startup_trials must be >= 0"),
     ],
 )
 def test_a_bad_suite_file_names_the_file_and_the_key(tmp_path, change, message):
@@ -119,7 +135,7 @@ datasets:
 models: [actmix, relu, xgboost]
 references:
   relu-default: {model: relu}
-protocol: {outer_folds: 2, inner_folds: 2, seeds: 2, split_seed: 3}
+protocol: {outer_folds: 2, repeats: 2, inner_folds: 2, seeds: 2, split_seed: 3}
 study: {trials: 2, epochs: 3, grace_period: 2}
 """
 
@@ -141,33 +157,44 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     monkeypatch.chdir(workdir)
     # two suite drivers side by side on the module's Ray (suite run --jobs 2)
     progress = run_suite(suite, store=store, report=lines.append, jobs=2)
-    assert len(progress.done) == progress.total == 16 and not progress.left
+    assert len(progress.done) == progress.total == 32 and not progress.left
     assert not list(workdir.iterdir())  # nothing (no mlruns/) outside the store
     for worker in ("[1] ", "[2] "):  # both took units, and said which
         assert any(line.startswith(worker) and "units done" in line for line in lines), lines
 
-    # every model of a dataset was scored on the same outer folds, and the pooled
-    # out-of-fold predictions cover every row exactly once
+    # every model of a dataset was scored on the same outer folds in each repeat, the two
+    # repeats on different splits, and each repeat's out-of-fold predictions cover every
+    # row exactly once
     root = suite_directory(Path(store).resolve(), suite)
     for dataset in suite.datasets:
-        fingerprints, covered = set(), {}
+        fingerprints, covered = {}, {}
         for unit in suite_units(suite):
             if unit.dataset != dataset:
                 continue
             found = read_unit(root, unit)
             assert found is not None
             record, arrays = found
-            fingerprints.add(record.fingerprint)
+            fingerprints.setdefault(unit.repeat, set()).add(record.fingerprint)
+            assert record.repeat == unit.repeat and record.split_seed == 3 + unit.repeat
+            assert record.provenance is not None and record.provenance["commit"]
             assert len(record.rows) == 2  # seeds
             assert arrays["prediction"].shape[:2] == (2, len(arrays["test_idx"]))
-            covered.setdefault(unit.label, []).append(arrays["test_idx"])
+            covered.setdefault((unit.label, unit.repeat), []).append(arrays["test_idx"])
+            history = read_trials(root, unit)
             if unit.kind == "tuned":
                 assert record.study is not None and record.study.best_value is not None
-        assert len(fingerprints) == 1
+                assert history is not None and len(history) >= 2
+                assert {"number", "state", "value", "params", "intermediate_values"} <= set(
+                    history[0]
+                )
+            else:
+                assert history is None
+        assert [len(found) for found in fingerprints.values()] == [1, 1]
+        assert fingerprints[0] != fingerprints[1]
         for parts in covered.values():
             assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(90))
 
-    # everything is in the suite's experiment: 12 studies with their trials, 16 units
+    # everything is in the suite's experiment: 24 studies with their trials, 32 units
     from mlflow.tracking import MlflowClient
 
     from study.tracking import study_trials
@@ -176,9 +203,9 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     assert [e.name for e in client.search_experiments()] == ["tiny", "Default"]
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
     stages = [run.data.tags.get("stage") for run in runs]
-    assert stages.count("study") == 12 and stages.count("final") == 12
-    assert stages.count("reference") == 4
-    assert sum(run.data.tags.get("actmix.role") == "trial" for run in runs) == 12 * 2
+    assert stages.count("study") == 24 and stages.count("final") == 24
+    assert stages.count("reference") == 8
+    assert sum(run.data.tags.get("actmix.role") == "trial" for run in runs) == 24 * 2
     assert (
         len(study_trials(f"sqlite:///{root.parent.parent / 'mlflow.db'}", "tiny-reg-relu-outer1"))
         == 2
@@ -186,15 +213,24 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
 
     again: list[str] = []
     run_suite(suite, store=store, report=again.append)
-    assert again == ["suite tiny: all 16 units are done; nothing to run"]
+    assert again == ["suite tiny: all 32 units are done; nothing to run"]
 
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\n{BEGIN}\nold numbers\n{END}\n\nmore text\n")
     paths = write_suite_report(suite, store=store, out=tmp_path / "out", readme=readme)
     assert {p.name for p in paths} >= {"report.json", "report.html", "report.md", "README.md"}
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert {"results", "comparisons", "ranks", "importances", "budget"} <= set(report)
-    assert len(report["results"]) == 2 * 4 * 2 * 2  # datasets x labels x outer folds x seeds
+    assert {"results", "comparisons", "ranks", "importances", "budget_checks", "budget"} <= set(
+        report
+    )
+    # datasets x labels x repeats x outer folds x seeds
+    assert len(report["results"]) == 2 * 4 * 2 * 2 * 2
+    checks = {(c["check"], c["dataset"], c["model"]): c for c in report["budget_checks"]}
+    assert checks[("random search", "all", "all")]["verdict"] == "fail"  # 2 trials <= 10
+    assert checks[("finished trials", "reg", "actmix")]["verdict"] == "fail"
+    assert {"check", "dataset", "model", "value", "threshold", "verdict", "advice"} <= set(
+        checks[("random search", "all", "all")]
+    )
     # one `suite run` did the work (the second had nothing to run): its wall time is the
     # budget's; its two drivers' units took at most twice that time
     budget = report["budget"]
@@ -207,6 +243,9 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
         assert {"test", "p_value", "p_holm", "mean_difference", "ci_low", "better"} <= set(
             comparison
         )
+        # the corrected t-test pairs all 2 x 2 outer-fold scores; the bootstrap stands beside
+        assert comparison["test"] == "corrected_t" and comparison["n"] == 4
+        assert comparison["bootstrap"]["test"] == "bootstrap"
     html = (tmp_path / "out" / "report.html").read_text()
     assert "relu-default" in html and "<img" in html
     # the README block is the Markdown of report.json, its images relative to the README
@@ -273,11 +312,11 @@ def test_outer_test_rows_never_reach_the_study_or_the_members(tmp_path):
         name = unit.study_name(a_suite)
         assert _study_trials(a_store, name) == _study_trials(b_store, name)
         where = ("provenance", "dataset")  # run ids and the csv folder differ, nothing else
-        assert {k: v for k, v in a["config"].items() if k not in where} == {
-            k: v for k, v in b["config"].items() if k not in where
+        assert {k: v for k, v in a.config.items() if k not in where} == {
+            k: v for k, v in b.config.items() if k not in where
         }
         assert np.array_equal(a_arrays["test_idx"], b_arrays["test_idx"])
-        for row_a, row_b in zip(a["rows"], b["rows"], strict=True):
+        for row_a, row_b in zip(a.rows, b.rows, strict=True):
             for key in row_a:
                 if key.startswith("val_") or key in ("seed", "state_sha256", "best_epoch"):
                     assert row_a[key] == row_b[key], (label, key)
@@ -288,7 +327,7 @@ def test_outer_test_rows_never_reach_the_study_or_the_members(tmp_path):
         other = next(u for u in suite_units(a_suite) if u.label == label and u.outer_fold == 1)
         a1, _ = read_unit(suite_directory(Path(a_store).resolve(), a_suite), other)
         b1, _ = read_unit(suite_directory(Path(b_store).resolve(), b_suite), other)
-        assert a1["rows"] != b1["rows"]
+        assert a1.rows != b1.rows
 
 
 KILLED = """
@@ -413,20 +452,3 @@ def test_a_signal_during_retraining_stops_the_suite_as_interrupted(tmp_path, sto
     assert f"Continue with `actmix-study suite run {path} --store {store}`" in output
     assert not survivors, output[-3000:]  # the drivers and the Ray they shared are gone
     assert not suite_progress(load_suite(path), store=str(store)).done
-
-
-def test_the_answer_names_the_most_important_knobs_against_an_even_share():
-    from study.report._suite import _knob_sentence
-
-    rows = [
-        {"dataset": "a", "param": "x", "importance": 0.6},
-        {"dataset": "b", "param": "x", "importance": 0.2},  # mean 0.4
-        {"dataset": "a", "param": "y", "importance": 0.1},
-        {"dataset": "a", "param": "z", "importance": 0.3},
-        {"dataset": "a", "param": "w", "importance": 0.0},
-    ]
-    assert _knob_sentence("actmix", rows) == (
-        "Knobs of actmix by fANOVA importance (mean over datasets): x 0.40, z 0.30, y 0.10; "
-        "an even share among its 4 tuned parameters would be 0.25 each."
-    )
-    assert _knob_sentence("actmix", []) == ""
