@@ -65,6 +65,7 @@ def _add_run(commands: Any) -> None:
     option(run, "--model", "activation name or xgboost; default: the space's model")
     option(run, "--space", "search space: a bundled name (see `spaces`) or a YAML path")
     option(run, "--trials", "number of trials", type=int)
+    option(run, "--n-startup-trials", "random trials before TPE models the history", type=int)
     option(run, "--folds", "folds per trial", type=int)
     option(run, "--seeds", "training seeds per fold", type=int)
     option(run, "--seed", "sampler seed and first training seed", type=int)
