@@ -87,7 +87,8 @@ class _Dropout(torch.autograd.Function):
 
 class DropoutMask(NamedTuple):
     """What ``masked_scale`` needs besides the tensor: ``keys: [M, 1, 1]`` int32, and the
-    keep threshold (int32) and the scale ``1 / (1 - p)`` as 0-d tensors."""
+    keep threshold (int32) and the scale ``1 / (1 - p)``: 0-d tensors for one rate, or
+    ``[M, 1, 1]`` for one rate per member."""
 
     keys: torch.Tensor
     threshold: torch.Tensor
@@ -95,18 +96,32 @@ class DropoutMask(NamedTuple):
 
 
 @functools.lru_cache(maxsize=64)
-def _constants(p: float, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
+def _constants(
+    p: float | tuple[float, ...], dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, ...]:
     # tensors, not Python numbers: a compiled kernel takes them as inputs (no recompiles)
-    keep = 1.0 - p
-    threshold = torch.tensor(round(keep * (1 << _FRACTION_BITS)), dtype=torch.int32)
-    return threshold.to(device), torch.tensor(1.0 / keep, dtype=dtype).to(device)
+    rates = p if isinstance(p, tuple) else (p,)
+    keep = [1.0 - rate for rate in rates]
+    threshold = torch.tensor([round(k * (1 << _FRACTION_BITS)) for k in keep], dtype=torch.int32)
+    scale = torch.tensor([1.0 / k for k in keep], dtype=dtype)
+    if not isinstance(p, tuple):  # one rate: 0-d, as the kernels have always seen it
+        return threshold[0].to(device), scale[0].to(device)
+    return threshold.view(-1, 1, 1).to(device), scale.view(-1, 1, 1).to(device)
 
 
-def dropout_mask(keys: torch.Tensor, p: float, like: torch.Tensor) -> DropoutMask:
-    """The mask of probability ``p`` given by ``keys: [M]`` for tensors like ``like``."""
-    if not 0 <= p < 1:
+def dropout_mask(keys: torch.Tensor, p: float | Sequence[float], like: torch.Tensor) -> DropoutMask:
+    """The mask of probability ``p`` (one, or one per member) given by ``keys: [M]`` for
+    tensors like ``like``."""
+    rates = [p] if isinstance(p, int | float) else list(p)
+    if not all(0 <= rate < 1 for rate in rates):
         raise ValueError(f"dropout must be in [0, 1), got {p}")
-    return DropoutMask(keys.view(-1, 1, 1), *_constants(float(p), like.dtype, like.device))
+    if isinstance(p, int | float):
+        return DropoutMask(keys.view(-1, 1, 1), *_constants(float(p), like.dtype, like.device))
+    if len(rates) != keys.numel():
+        raise ValueError(f"got {len(rates)} dropout rates for {keys.numel()} members")
+    shared = tuple(float(rate) for rate in rates)
+    key: float | tuple[float, ...] = shared[0] if len(set(shared)) == 1 else shared
+    return DropoutMask(keys.view(-1, 1, 1), *_constants(key, like.dtype, like.device))
 
 
 def apply_dropout(h: torch.Tensor, mask: DropoutMask) -> torch.Tensor:

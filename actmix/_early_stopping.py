@@ -87,10 +87,12 @@ class EarlyStopping:
         val_loss: Sequence[float],
         val_metric: Sequence[float],
         nonfinite: Sequence[bool],
-        patience: int,
+        patience: int | Sequence[int],
     ) -> list[bool]:
-        """Advance early stopping by one epoch; returns which members improved."""
+        """Advance early stopping by one epoch (``patience``: one, or one per member);
+        returns which members improved."""
         improved = [False] * len(self.active)
+        patiences = [patience] * len(self.active) if isinstance(patience, int) else patience
         for k, running in enumerate(self.active):
             if not running:
                 continue
@@ -105,7 +107,7 @@ class EarlyStopping:
                 self.best_loss[k], self.best_metric[k] = val_loss[k], val_metric[k]
                 self.best_epoch[k] = epoch
                 improved[k] = True
-            elif epoch - self.best_epoch[k] >= patience:
+            elif epoch - self.best_epoch[k] >= patiences[k]:
                 self.active[k] = False
         return improved
 

@@ -41,7 +41,10 @@ class MLP(nn.Module):
     that member's seed. ``member_inputs`` gives each member's real input width
     when members see different feature counts (zero-padded to ``in_features``):
     a member is initialised for its own width only, so its start does not depend
-    on how wide the other members' inputs are.
+    on how wide the other members' inputs are. ``dropout`` may be one rate per member,
+    and ``activation_options`` one mapping per member (where the activation can vary an
+    option per member, e.g. ActMix's ``relu_bias`` and ``omega_0``): configurations that
+    share the network's shape then train side by side as each would alone.
 
     >>> model = MLP(4, 1, (16, 16), "actmix", members=3)
     >>> model(torch.zeros(3, 8, 4)).shape
@@ -55,16 +58,19 @@ class MLP(nn.Module):
         widths: Sequence[int],
         activation: str = "relu",
         *,
-        dropout: float = 0.0,
+        dropout: float | Sequence[float] = 0.0,
         members: int = 1,
-        activation_options: Mapping[str, Any] | None = None,
+        activation_options: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
         seed: int | Sequence[int] = 0,
         member_inputs: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if members < 1:
             raise ValueError(f"members must be >= 1, got {members}")
-        if not 0 <= dropout < 1:
+        rates = [float(dropout)] * members if isinstance(dropout, int | float) else list(dropout)
+        if len(rates) != members:
+            raise ValueError(f"got {len(rates)} dropout rates for {members} members")
+        if not all(0 <= rate < 1 for rate in rates):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if in_features < 1 or out_features < 1 or not widths or min(widths) < 1:
             raise ValueError(
@@ -75,8 +81,9 @@ class MLP(nn.Module):
             "out_features": int(out_features),
             "widths": [int(w) for w in widths],
             "activation": activation,
-            "dropout": float(dropout),
-            "activation_options": dict(activation_options or {}),
+            # one value when every member shares it, else one per member
+            "dropout": rates[0] if len(set(rates)) == 1 else rates,
+            "activation_options": _spec_options(activation_options, members),
         }
         self.members = members
         self.seeds = member_seeds(seed, members)
@@ -92,7 +99,8 @@ class MLP(nn.Module):
                 f"member_inputs must give {members} widths in 1..{in_features}, "
                 f"got {list(self.member_inputs)}"
             )
-        self.dropout = float(dropout)
+        # a float when shared: the dropout kernels then see the 0-d constants as before
+        self.dropout: float | tuple[float, ...] = rates[0] if len(set(rates)) == 1 else tuple(rates)
         sizes = [in_features, *widths, out_features]
         self.weights = nn.ParameterList(
             nn.Parameter(torch.empty(members, fan_in, fan_out))
@@ -101,9 +109,9 @@ class MLP(nn.Module):
         self.biases = nn.ParameterList(
             nn.Parameter(torch.empty(members, 1, fan_out)) for fan_out in sizes[1:]
         )
+        options = _layer_options(activation, self.spec["activation_options"])
         self.activations = nn.ModuleList(
-            make_activation(activation, width, members, **self.spec["activation_options"])
-            for width in widths
+            make_activation(activation, width, members, **options) for width in widths
         )
         self._initialise()
 
@@ -133,7 +141,7 @@ class MLP(nn.Module):
         layers = self.activation_layers()
         extra = joint_inputs(layers, x.dtype)
         keys = None
-        if self.training and self.dropout > 0:
+        if self.training and self._any_dropout():
             if dropout_keys is None:
                 keys = random_dropout_keys(self.members, last, x.device)
             elif tuple(dropout_keys.shape) != (self.members, last):
@@ -164,13 +172,18 @@ class MLP(nn.Module):
                 hidden = apply_dropout(hidden, mask)
         return hidden.squeeze(0) if squeeze else hidden
 
+    def _any_dropout(self) -> bool:
+        rates = self.dropout if isinstance(self.dropout, tuple) else (self.dropout,)
+        return any(rate > 0 for rate in rates)
+
     # --- activation protocol, aggregated over layers -------------------------------------
 
     def activation_layers(self) -> list[ActivationLayer]:
         # nn.ModuleList is typed as holding plain modules; each entry is an ActivationLayer
         return [cast(ActivationLayer, layer) for layer in self.activations]
 
-    def set_temperature(self, temperature: float) -> None:
+    def set_temperature(self, temperature: float | torch.Tensor) -> None:
+        """One temperature for every member, or ``[members]``, one each."""
         for layer in self.activation_layers():
             layer.set_temperature(temperature)
 
@@ -207,12 +220,57 @@ class MLP(nn.Module):
         if not 0 <= k < self.members:
             raise ValueError(f"member index {k} out of range 0..{self.members - 1}")
         width = self.member_inputs[k]
-        single = MLP(**{**self.spec, "in_features": width}, members=1, seed=self.seeds[k])
+        spec = {**self.spec, "in_features": width}
+        if isinstance(spec["dropout"], list):
+            spec["dropout"] = spec["dropout"][k]
+        if isinstance(spec["activation_options"], list):
+            spec["activation_options"] = spec["activation_options"][k]
+        single = MLP(**spec, members=1, seed=self.seeds[k])
         # every parameter and buffer carries the member dimension first
         state = {name: tensor[k : k + 1] for name, tensor in self.state_dict().items()}
         state["weights.0"] = state["weights.0"][:, :width]
         single.load_state_dict(state)
         return single.to(next(self.parameters()).device)
+
+
+def _spec_options(
+    options: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None, members: int
+) -> dict[str, Any] | list[dict[str, Any]]:
+    """The activation options as the spec keeps them: one dict when every member shares
+    them, else one dict per member."""
+    if options is None or isinstance(options, Mapping):
+        return dict(options or {})
+    per_member = [dict(o) for o in options]
+    if len(per_member) != members:
+        raise ValueError(f"got {len(per_member)} activation option sets for {members} members")
+    return per_member[0] if all(o == per_member[0] for o in per_member) else per_member
+
+
+def _layer_options(
+    activation: str, options: dict[str, Any] | list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What ``make_activation`` takes: shared options as they are, an option that differs
+    between members as a list of their values (if the activation can vary it)."""
+    if isinstance(options, dict):
+        return options
+    from actmix.activations import ACTIVATIONS, check_activation
+
+    keys = set(options[0])
+    if any(set(o) != keys for o in options):
+        raise ValueError("every member must set the same activation options")
+    varying = sorted(key for key in keys if any(o[key] != options[0][key] for o in options))
+    constructor = ACTIVATIONS[check_activation(activation)]
+    allowed: frozenset[str] = getattr(constructor, "per_member_options", frozenset())
+    fixed = [key for key in varying if key not in allowed]
+    if fixed:
+        raise ValueError(
+            f"activation {activation!r} cannot vary {', '.join(fixed)} between members of one "
+            f"network (it can: {', '.join(sorted(allowed)) or 'nothing'})"
+        )
+    merged = dict(options[0])
+    for key in varying:
+        merged[key] = [o[key] for o in options]
+    return merged
 
 
 # CamelCase: DESIGN.md names the model ActMixMLP; it builds an MLP, not a subclass

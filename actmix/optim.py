@@ -8,7 +8,9 @@ step counts and the decision to update at all are per member.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -16,6 +18,17 @@ from torch import nn
 from actmix._kernels import kernel_cache
 
 __all__ = ["MemberAdamW"]
+
+V = TypeVar("V", float, float | None)
+
+
+def _per_member(value: V | Sequence[V], members: int, name: str) -> tuple[V, ...]:
+    """One value for every member, or a checked sequence of one per member."""
+    if isinstance(value, Sequence):
+        if len(value) != members:
+            raise ValueError(f"{name}: got {len(value)} values for {members} members")
+        return tuple(value)
+    return (value,) * members
 
 
 def _adam_update(
@@ -25,6 +38,7 @@ def _adam_update(
     exp_avg_sq: torch.Tensor,
     factors: torch.Tensor,
     constants: torch.Tensor,
+    grad_clip: torch.Tensor,
     clip: bool,
 ) -> torch.Tensor:
     """Clip ``grads: [M, P]`` per member, advance both moments in place and return the
@@ -32,16 +46,17 @@ def _adam_update(
 
     ``factors: [M, 4]``: per member, what multiplies ``exp_avg`` and ``exp_avg_sq``
     (beta, or 1 where not stepping), the step size and the second bias correction's
-    root. ``constants``: ``[1 - beta1, 1 - beta2, eps, grad_clip]``. Tensors, not
-    numbers, so one compiled copy serves every learning rate and setting; and the
-    per-member powers stay out of the per-element loop.
+    root. ``constants``: ``[1 - beta1, 1 - beta2, eps]``; ``grad_clip: [M, 1]`` each
+    member's clipping norm (inf: not clipped). Tensors, not numbers, so one compiled copy
+    serves every learning rate and setting; and the per-member powers stay out of the
+    per-element loop.
     """
     keep1, keep2, step_size, correction2 = factors[:, :, None].unbind(dim=1)
-    one_minus_beta1, one_minus_beta2, eps, grad_clip = constants.unbind()
+    one_minus_beta1, one_minus_beta2, eps = constants.unbind()
     # where, not a multiply by a mask: a diverged member's NaN gradient times 0 is NaN
     grads = torch.where(stepping[:, None], grads, 0.0)
     if clip:
-        # same formula as torch.nn.utils.clip_grad_norm_
+        # same formula as torch.nn.utils.clip_grad_norm_; inf / norm clamps to 1 exactly
         norm = torch.linalg.vector_norm(grads, dim=1, keepdim=True)
         grads = grads * (grad_clip / (norm + 1e-6)).clamp(max=1.0)
     exp_avg.mul_(keep1).add_(one_minus_beta1 * grads)
@@ -54,6 +69,9 @@ class MemberAdamW:
 
     With every member updating, each member follows exactly
     ``clip_grad_norm_(member_params, grad_clip)`` then ``torch.optim.AdamW``.
+    ``weight_decay``, ``grad_clip`` and the learning rate of each ``step`` may differ
+    between members (one value, or one per member): members with other settings train
+    side by side as each would alone.
     A small MLP's step is dominated by per-operation overhead, not arithmetic, so
     the gradients are gathered into one ``[M, P]`` tensor per step and the Adam
     moments live in two such tensors (``exp_avg``, ``exp_avg_sq``): clipping and
@@ -68,27 +86,33 @@ class MemberAdamW:
         not_decayed: Sequence[nn.Parameter],
         *,
         members: int,
-        weight_decay: float,
+        weight_decay: float | Sequence[float],
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        grad_clip: float | None = None,
+        grad_clip: float | Sequence[float | None] | None = None,
     ) -> None:
         # plain tensors to torch._foreach_*, whose stubs take list[Tensor] (invariant)
         self.params: list[torch.Tensor] = [*decayed, *not_decayed]
         self.decayed: list[torch.Tensor] = list(decayed)
         if any(p.shape[0] != members for p in self.params):
             raise ValueError(f"every parameter must have a leading dimension of {members}")
-        self.weight_decay = weight_decay
-        self.betas, self.eps, self.grad_clip = betas, eps, grad_clip
+        self.members = members
+        self.weight_decay = _per_member(weight_decay, members, "weight_decay")
+        clips = _per_member(grad_clip, members, "grad_clip")
+        self.betas, self.eps, self.grad_clip = betas, eps, clips
         device = self.params[0].device
         self.steps = torch.zeros(members, device=device)
         # columns of the flat [M, P] layout: parameter i is columns offsets[i]:offsets[i+1]
         self._sizes = [p[0].numel() for p in self.params]
         self.exp_avg = torch.zeros(members, sum(self._sizes), device=device)
         self.exp_avg_sq = torch.zeros_like(self.exp_avg)
-        self._constants = torch.tensor(
-            [1.0 - betas[0], 1.0 - betas[1], eps, grad_clip or 0.0], device=device
+        self._constants = torch.tensor([1.0 - betas[0], 1.0 - betas[1], eps], device=device)
+        self._clip = any(c is not None for c in clips)
+        self._clip_norms = torch.tensor(
+            [[math.inf if c is None else c] for c in clips], device=device
         )
+        # the step's learning rates and lr x weight decay, as tensors, for the last lr given
+        self._rates: tuple[tuple[float, ...], torch.Tensor, torch.Tensor] | None = None
         # per-member factors [M] are viewed as [M, 1, ...] once per rank, not per parameter
         self._ranks = [p.dim() for p in self.params]
 
@@ -118,11 +142,28 @@ class MemberAdamW:
             for part, p in zip(flat.split(self._sizes, dim=1), self.params, strict=True)
         ]
 
+    def _learning_rates(self, lr: float | Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``lr`` and ``lr * weight_decay`` per member ``[M]``, each product taken in double
+        before the cast, as a single member's ``lr * weight_decay * mask`` does."""
+        rates = _per_member(lr, self.members, "lr")
+        if self._rates is None or self._rates[0] != rates:
+            device = self.exp_avg.device
+            decay = [rate * decay for rate, decay in zip(rates, self.weight_decay, strict=True)]
+            self._rates = (
+                rates,
+                torch.tensor(rates, device=device),
+                torch.tensor(decay, device=device),
+            )
+        return self._rates[1], self._rates[2]
+
     @torch.no_grad()
-    def step(self, stepping: torch.Tensor, lr: float) -> None:
-        """Update members where ``stepping: [M] bool`` is true; leave the others untouched."""
-        if self.decayed and self.weight_decay:
-            decay = 1.0 - lr * self.weight_decay * stepping.to(self.exp_avg.dtype)
+    def step(self, stepping: torch.Tensor, lr: float | Sequence[float]) -> None:
+        """Update members where ``stepping: [M] bool`` is true; leave the others untouched.
+
+        ``lr``: one learning rate, or one per member."""
+        rates, decay_rates = self._learning_rates(lr)
+        if self.decayed and any(self.weight_decay):
+            decay = 1.0 - decay_rates * stepping.to(self.exp_avg.dtype)
             ranks = self._ranks[: len(self.decayed)]
             torch._foreach_mul_(self.decayed, self._broadcast(decay, ranks))
         beta1, beta2 = self.betas
@@ -133,21 +174,23 @@ class MemberAdamW:
             [
                 1.0 - (1.0 - beta1) * mask,  # beta where stepping, 1 (no decay) where not
                 1.0 - (1.0 - beta2) * mask,
-                lr / (1.0 - beta1**count) * mask,
+                # as a Python lr / tensor computes it: the reciprocal, times lr
+                (1.0 - beta1**count).reciprocal() * rates * mask,
                 (1.0 - beta2**count).sqrt(),
             ],
             dim=1,
         )
         update = kernel_cache.run(
             _adam_update,
-            ("clipped",) if self.grad_clip is not None else (),
+            ("clipped",) if self._clip else (),
             self._flat_gradients(),
             stepping,
             self.exp_avg,
             self.exp_avg_sq,
             factors,
             self._constants,
-            self.grad_clip is not None,
+            self._clip_norms,
+            self._clip,
         )
         torch._foreach_sub_(self.params, self._per_parameter(update))
 

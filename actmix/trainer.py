@@ -4,7 +4,9 @@ Data lives in tensors on the device; minibatches are index slices; metrics are
 computed once per epoch on whole validation tensors. Member ``k`` draws its own
 minibatches from its own generator and its dropout masks from a hash keyed by
 its seed (``actmix._dropout``), so it trains exactly as a single-member run with
-the same seed would.
+the same seed would. Members may also train with their own ``TrainConfig`` (one per
+member: learning rate and its schedule, weight decay, gradient clip, patience,
+temperature and entropy schedules), sharing only the epochs and the batch size.
 """
 
 from __future__ import annotations
@@ -30,17 +32,37 @@ from actmix.schedules import entropy_weight_at, learning_rate_at, temperature_at
 from actmix.types import Task
 
 __all__ = [
+    "SHARED_TRAIN_FIELDS",
     "EpochRecord",
     "FitResult",
     "MemberData",
     "MemberOutcome",
     "fit",
+    "member_configs",
     "predict",
     "resolve_device",
 ]
 
 Device = str  # "auto" | "cpu" | "cuda" | "cuda:N"
 _VAL_CHUNK = 8192  # rows per member per validation forward pass (bounds peak memory)
+# what members trained together must share: one loop of epochs over one minibatch layout
+SHARED_TRAIN_FIELDS = ("epochs", "batch_size")
+
+
+def member_configs(
+    config: TrainConfig | Sequence[TrainConfig], members: int
+) -> tuple[TrainConfig, ...]:
+    """One training configuration per member: ``config`` for all, or one each, checked."""
+    if isinstance(config, TrainConfig):
+        return (config,) * members
+    configs = tuple(config)
+    if len(configs) != members:
+        raise ValueError(f"got {len(configs)} training configurations for {members} members")
+    for name in SHARED_TRAIN_FIELDS:
+        values = sorted({getattr(c, name) for c in configs})
+        if len(values) > 1:
+            raise ValueError(f"members trained together must share {name}, got {values}")
+    return configs
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +94,10 @@ class EpochRecord:
     best_val_metric: tuple[float, ...]
     trained: tuple[bool, ...]  # members that trained this epoch
     active: tuple[bool, ...]  # members that will train next epoch
-    temperature: float
+    temperature: tuple[float, ...]
     entropy: tuple[float, ...] | None
-    entropy_weight: float
-    lr: float
+    entropy_weight: tuple[float, ...]
+    lr: tuple[float, ...]
     checkpoint: dict[str, Any] | None = None  # see fit(checkpoint_every=...)
 
 
@@ -134,30 +156,36 @@ def _check_data(model: MLP, data: Sequence[MemberData], task: Task) -> None:
 
 @dataclass(frozen=True, slots=True)
 class _Schedule:
-    """The scheduled values of one epoch."""
+    """The scheduled values of one epoch, per member; ``weights``: the entropy weights as
+    a tensor ``[M]`` (None when no member has one)."""
 
-    temperature: float
-    entropy_weight: float
-    lr: float
+    temperature: tuple[float, ...]
+    entropy_weight: tuple[float, ...]
+    lr: tuple[float, ...]
+    weights: torch.Tensor | None
 
     @classmethod
-    def at(cls, epoch: int, config: TrainConfig) -> _Schedule:
+    def at(cls, epoch: int, configs: Sequence[TrainConfig], device: torch.device) -> _Schedule:
+        weights = tuple(entropy_weight_at(epoch, c.entropy) for c in configs)
         return cls(
-            temperature=temperature_at(epoch, config.temperature),
-            entropy_weight=entropy_weight_at(epoch, config.entropy),
-            lr=learning_rate_at(
-                epoch, lr=config.lr, epochs=config.epochs, eta_min_factor=config.eta_min_factor
+            temperature=tuple(temperature_at(epoch, c.temperature) for c in configs),
+            entropy_weight=weights,
+            lr=tuple(
+                learning_rate_at(epoch, lr=c.lr, epochs=c.epochs, eta_min_factor=c.eta_min_factor)
+                for c in configs
             ),
+            weights=torch.tensor(weights, device=device) if any(w > 0 for w in weights) else None,
         )
 
 
-def _penalties(model: MLP, entropy_weight: float) -> torch.Tensor | None:
+def _penalties(model: MLP, entropy_weights: torch.Tensor | None) -> torch.Tensor | None:
     """The entropy penalty plus the activations' regularisers, ``[M]``; None if there are none."""
     total = model.regularization()
-    if entropy_weight > 0:
+    if entropy_weights is not None:
         entropy = model.entropy()
         if entropy is not None:
-            weighted = entropy_weight * entropy
+            # where, not a product: a member without the penalty adds nothing, even 0 * nan
+            weighted = torch.where(entropy_weights > 0, entropy_weights * entropy, 0.0)
             total = weighted if total is None else total + weighted
     return total
 
@@ -214,7 +242,7 @@ def _train_epoch(
         row_loss = _row_loss(output, y_epoch[:, columns], task) * weights[:, columns]
         summed = row_loss.sum(dim=1)
         total = summed * inverse_rows[:, step]
-        penalties = _penalties(model, schedule.entropy_weight)
+        penalties = _penalties(model, schedule.weights)
         if penalties is not None:
             total = total + penalties
         optimizer.zero_grad()
@@ -309,7 +337,7 @@ def _epoch_record(
 def fit(
     model: MLP,
     data: Sequence[MemberData],
-    config: TrainConfig,
+    config: TrainConfig | Sequence[TrainConfig],
     *,
     task: Task,
     on_epoch: Callable[[int, EpochRecord], None] | None = None,
@@ -319,6 +347,8 @@ def fit(
 ) -> FitResult:
     """Train ``model`` (all members at once) and restore each member's best epoch.
 
+    ``config``: one ``TrainConfig`` for every member, or one per member (they must share
+    ``SHARED_TRAIN_FIELDS``); member k then trains as it would alone with its own.
     Early stopping watches each member's inner-validation loss with its own
     patience. A member whose loss turns non-finite is marked diverged and frozen
     at its best state; the others continue.
@@ -331,12 +361,14 @@ def fit(
     """
     started = time.perf_counter()
     _check_data(model, data, task)
+    configs = member_configs(config, model.members)
+    shared = configs[0]
     if checkpoint_every < 0:
         raise ValueError(f"checkpoint_every must be >= 0, got {checkpoint_every}")
     target_device = resolve_device(device)
     model.to(target_device)
     # small data takes several steps per epoch, not one (see effective_batch_size)
-    batch_size = effective_batch_size(config.batch_size, min(len(d.y_train) for d in data))
+    batch_size = effective_batch_size(shared.batch_size, min(len(d.y_train) for d in data))
     tensors = MemberTensors.build(data, model.spec["in_features"], task, batch_size, target_device)
     shufflers = [torch.Generator().manual_seed(d.seed) for d in data]
     decayed, not_decayed = model.parameter_groups()
@@ -344,8 +376,8 @@ def fit(
         decayed,
         not_decayed,
         members=model.members,
-        weight_decay=config.weight_decay,
-        grad_clip=config.grad_clip,
+        weight_decay=[c.weight_decay for c in configs],
+        grad_clip=[c.grad_clip for c in configs],
     )
     best_state = {name: t.detach().clone() for name, t in model.state_dict().items()}
     progress, first_epoch = EarlyStopping.fresh(model.members), 0
@@ -353,11 +385,12 @@ def fit(
         first_epoch, progress = restore(resume_from, model, optimizer, best_state, shufflers)
     history: list[EpochRecord] = []
 
-    for epoch in range(first_epoch, config.epochs):
+    patience = [c.patience for c in configs]
+    for epoch in range(first_epoch, shared.epochs):
         if not any(progress.active):
             break
-        schedule = _Schedule.at(epoch, config)
-        model.set_temperature(schedule.temperature)
+        schedule = _Schedule.at(epoch, configs, target_device)
+        model.set_temperature(torch.tensor(schedule.temperature, device=target_device))
         trained = tuple(progress.active)
         dropout_keys = epoch_dropout_keys(
             model.seeds, epoch, tensors.steps, len(model.activations), target_device
@@ -371,11 +404,11 @@ def fit(
             validation.loss.tolist(),
             validation.metric.tolist(),
             nonfinite.tolist(),
-            config.patience,
+            patience,
         )
         _keep_improved(best_state, model, improved)
         checkpoint = None
-        if checkpoint_every and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == config.epochs):
+        if checkpoint_every and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == shared.epochs):
             checkpoint = snapshot(epoch + 1, model, optimizer, best_state, progress, shufflers)
         record = _epoch_record(
             epoch, task, schedule, trained, train_loss, validation, progress, checkpoint

@@ -31,7 +31,7 @@ from torch import nn
 
 from actmix._dropout import DropoutMask, masked_scale
 from actmix._kernels import COMPILE_ENV, KernelCache, kernel_cache
-from actmix.activations.base import ActivationLayer
+from actmix.activations.base import ActivationLayer, member_values
 
 __all__ = [
     "BASIS_FUNCTIONS",
@@ -187,9 +187,14 @@ def _mix_backward_recomputing_dropped(
 
 
 @functools.lru_cache(maxsize=64)
-def _omega_tensor(omega: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """``omega`` as a 0-d tensor: a compiled kernel takes it as a plain input, where a Python
-    float would cost a conversion on every call (and a recompile if it were specialised)."""
+def _omega_tensor(
+    omega: float | tuple[float, ...], dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """``omega`` as a 0-d tensor (one for every member) or ``[M, 1, 1]`` (one each): a
+    compiled kernel takes it as a plain input, where a Python float would cost a
+    conversion on every call (and a recompile if it were specialised)."""
+    if isinstance(omega, tuple):
+        return torch.tensor(omega, dtype=dtype, device=device).view(-1, 1, 1)
     return torch.tensor(omega, dtype=dtype, device=device)
 
 
@@ -331,11 +336,14 @@ class ActMix(ActivationLayer):
 
     Parameters: ``relu_bias`` is the initial logit of the relu column (others 0),
     ``omega_0`` the frequency of the sine basis, ``temperature`` the initial
-    softmax temperature (the trainer updates it each epoch).
+    softmax temperature (the trainer updates it each epoch). ``relu_bias`` and
+    ``omega_0`` may be one value per member: members with other values then train side
+    by side as each would alone.
     """
 
     temperature: torch.Tensor  # buffer [members, 1, 1]
     fuses_linear = True
+    per_member_options = frozenset({"relu_bias", "omega_0"})
 
     def __init__(
         self,
@@ -343,27 +351,34 @@ class ActMix(ActivationLayer):
         members: int = 1,
         *,
         basis: Sequence[str] = DEFAULT_BASIS,
-        relu_bias: float = 0.0,
-        omega_0: float = 1.0,
+        relu_bias: float | Sequence[float] = 0.0,
+        omega_0: float | Sequence[float] = 1.0,
         temperature: float = 1.0,
     ) -> None:
         super().__init__()
         self.basis = _check_basis(basis)
-        if omega_0 <= 0:
+        omegas = member_values(omega_0, members, "omega_0")
+        biases = member_values(relu_bias, members, "relu_bias")
+        if min(omegas) <= 0:
             raise ValueError(f"omega_0 must be > 0, got {omega_0}")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
-        self.omega_0 = float(omega_0)
-        self.relu_bias = float(relu_bias)
+        # a float when every member shares it: the kernels then see the 0-d omega as before
+        self.omega_0: float | tuple[float, ...] = omegas[0] if len(set(omegas)) == 1 else omegas
+        self.relu_bias: float | tuple[float, ...] = biases[0] if len(set(biases)) == 1 else biases
         logits = torch.zeros(members, width, len(self.basis))
         if "relu" in self.basis:
-            logits[:, :, self.basis.index("relu")] = self.relu_bias
+            logits[:, :, self.basis.index("relu")] = torch.tensor(biases)[:, None]
         self.logits = nn.Parameter(logits)
         # per member, so restoring a member's best epoch restores its temperature too
         self.register_buffer("temperature", torch.full((members, 1, 1), float(temperature)))
 
-    def set_temperature(self, temperature: float) -> None:
-        self.temperature.fill_(temperature)
+    def set_temperature(self, temperature: float | torch.Tensor) -> None:
+        """One temperature for every member, or ``[members]``, one each."""
+        if isinstance(temperature, torch.Tensor):
+            self.temperature.copy_(temperature.view(-1, 1, 1))
+        else:
+            self.temperature.fill_(temperature)
 
     def _mixing_weights_t(self) -> torch.Tensor:
         """``alpha`` in the kernels' layout ``[K, M, 1, H]``."""

@@ -15,12 +15,13 @@ leaves λ stuck where its gradient is zero.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actmix.activations.base import ActivationLayer
+from actmix.activations.base import ActivationLayer, member_full, member_values
 
 __all__ = ["AGLU", "APA", "LAMBDA_MIN", "apa"]
 
@@ -46,28 +47,31 @@ class APA(ActivationLayer):
 
     gated = False  # AGLU multiplies by z
 
+    per_member_options = frozenset({"lambda_init", "kappa_init"})
+
     def __init__(
         self,
         width: int,
         members: int = 1,
         *,
-        lambda_init: float = 1.0,
-        kappa_init: float = 1.0,
+        lambda_init: float | Sequence[float] = 1.0,
+        kappa_init: float | Sequence[float] = 1.0,
         per_layer: bool = False,
     ) -> None:
         super().__init__()
-        if not (math.isfinite(lambda_init) and lambda_init > LAMBDA_MIN):
+        lambdas = member_values(lambda_init, members, "lambda_init")
+        kappas = member_values(kappa_init, members, "kappa_init")
+        if not all(math.isfinite(value) and value > LAMBDA_MIN for value in lambdas):
             raise ValueError(
                 f"lambda_init must be a finite number > {LAMBDA_MIN}, got {lambda_init}"
             )
-        if not math.isfinite(kappa_init):
+        if not all(math.isfinite(value) for value in kappas):
             raise ValueError(f"kappa_init must be finite, got {kappa_init}")
-        shape = (members, 1, 1 if per_layer else width)
+        shape = (1, 1 if per_layer else width)
         self.per_layer = bool(per_layer)
-        self.lambda_raw = nn.Parameter(
-            torch.full(shape, _inverse_softplus(lambda_init - LAMBDA_MIN))
-        )
-        self.kappa = nn.Parameter(torch.full(shape, float(kappa_init)))
+        raw = [_inverse_softplus(value - LAMBDA_MIN) for value in lambdas]
+        self.lambda_raw = nn.Parameter(member_full(raw, shape))
+        self.kappa = nn.Parameter(member_full(kappas, shape))
 
     @property
     def lam(self) -> torch.Tensor:

@@ -15,7 +15,27 @@ from torch import nn
 
 from actmix._dropout import DropoutMask
 
-__all__ = ["ActivationLayer", "FixedActivation", "joint_inputs"]
+__all__ = ["ActivationLayer", "FixedActivation", "joint_inputs", "member_values"]
+
+
+def member_values(value: float | Sequence[float], members: int, name: str) -> tuple[float, ...]:
+    """One float per member from one value or from a sequence of ``members`` values (an
+    option in a layer's ``per_member_options``)."""
+    if isinstance(value, Sequence):
+        if len(value) != members:
+            raise ValueError(f"{name}: got {len(value)} values for {members} members")
+        return tuple(float(v) for v in value)
+    return (float(value),) * members
+
+
+def member_full(values: Sequence[float], shape: tuple[int, ...]) -> torch.Tensor:
+    """``[members, *shape]`` filled with member k's value in slice k."""
+    return (
+        torch.tensor(values, dtype=torch.float32)
+        .view(-1, *([1] * len(shape)))
+        .expand(len(values), *shape)
+        .clone()
+    )
 
 
 class ActivationLayer(nn.Module):
@@ -24,6 +44,8 @@ class ActivationLayer(nn.Module):
     # whether ``linear_after`` exists: the network then calls it in training instead
     # of the layer, dropout and the next product one by one
     fuses_linear = False
+    # constructor options that may be one value per member (a list): see MLP
+    per_member_options: frozenset[str] = frozenset()
 
     def linear_after(
         self,
@@ -36,7 +58,7 @@ class ActivationLayer(nn.Module):
         three steps would (``mask``: the dropout mask, None without dropout)."""
         raise NotImplementedError(f"{type(self).__name__} has no fused linear path")
 
-    def set_temperature(self, temperature: float) -> None:  # noqa: ARG002 - protocol default
+    def set_temperature(self, temperature: float | torch.Tensor) -> None:  # noqa: ARG002 - protocol
         """Called by the trainer each epoch; only temperature-driven layers care."""
         return None
 

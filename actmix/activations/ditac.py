@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actmix.activations.base import ActivationLayer
+from actmix.activations.base import ActivationLayer, member_values
 from actmix.activations.cpab import cpab_transform, smoothness_covariance
 
 __all__ = ["DiTAC"]
@@ -52,12 +52,15 @@ class DiTAC(ActivationLayer):
     ``prior_weight > 0`` adds ``prior_weight * theta^T K^-1 theta`` (mean over
     transforms) to the loss through ``regularization()``; ``K`` is the
     squared-exponential covariance with ``prior_length_scale`` (in units of the
-    interval's length) over the interior vertices.
+    interval's length) over the interior vertices. ``init_scale``, ``prior_weight``
+    and ``prior_length_scale`` may be one value per member: each member then starts
+    and is regularised as it would be alone.
     """
 
     # buffers registered in __init__ (``grid`` only with a grid_size)
-    prior_precision: torch.Tensor
+    prior_precision: torch.Tensor  # [k, k], or [members, k, k] with per-member length scales
     grid: torch.Tensor
+    per_member_options = frozenset({"init_scale", "prior_weight", "prior_length_scale"})
 
     def __init__(
         self,
@@ -68,36 +71,54 @@ class DiTAC(ActivationLayer):
         n_cells: int = 10,
         per_neuron: bool = False,
         grid_size: int | None = 2048,
-        init_scale: float = 0.0,
+        init_scale: float | Sequence[float] = 0.0,
         seed: int = 0,
-        prior_length_scale: float = 0.1,
-        prior_weight: float = 0.0,
+        prior_length_scale: float | Sequence[float] = 0.1,
+        prior_weight: float | Sequence[float] = 0.0,
     ) -> None:
         super().__init__()
         lower, upper = _check_interval(interval)
         n_cells = _check_count("n_cells", n_cells)
         if grid_size is not None:
             grid_size = _check_count("grid_size", grid_size)
-        for name, value in (("init_scale", init_scale), ("prior_weight", prior_weight)):
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not (math.isfinite(prior_length_scale) and prior_length_scale > 0):
+        scales = member_values(init_scale, members, "init_scale")
+        weights = member_values(prior_weight, members, "prior_weight")
+        lengths = member_values(prior_length_scale, members, "prior_length_scale")
+        for name, values, given in (
+            ("init_scale", scales, init_scale),
+            ("prior_weight", weights, prior_weight),
+        ):
+            if not all(math.isfinite(value) and value >= 0 for value in values):
+                raise ValueError(f"{name} must be a finite number >= 0, got {given!r}")
+        if not all(math.isfinite(value) and value > 0 for value in lengths):
             raise ValueError(f"prior_length_scale must be > 0, got {prior_length_scale!r}")
         self.interval = (lower, upper)
         self.n_cells = n_cells
         self.per_neuron = bool(per_neuron)
         self.grid_size = grid_size
-        self.prior_weight = float(prior_weight)
+        # a float when shared; else a tensor [members] that weighs each member's prior
+        self.prior_weight: float | torch.Tensor = (
+            weights[0] if len(set(weights)) == 1 else torch.tensor(weights)
+        )
+        self._any_prior = any(weight > 0 for weight in weights)
         transforms = width if per_neuron else 1
-        covariance = smoothness_covariance(n_cells, prior_length_scale)
-        theta = torch.zeros(transforms, n_cells - 1, dtype=torch.float64)
-        if init_scale > 0:
-            generator = torch.Generator().manual_seed(int(seed))
-            noise = torch.randn(transforms, n_cells - 1, generator=generator, dtype=torch.float64)
-            theta = init_scale * noise @ torch.linalg.cholesky(covariance).T
-        self.theta = nn.Parameter(theta.float().expand(members, -1, -1).clone())
+        start = {
+            (scale, length): _initial_theta(transforms, n_cells, scale, length, seed)
+            for scale, length in set(zip(scales, lengths, strict=True))
+        }
+        self.theta = nn.Parameter(
+            torch.stack([start[pair] for pair in zip(scales, lengths, strict=True)]).float()
+        )
         # derived constants, rebuilt from the options: kept out of the state dict
-        self.register_buffer("prior_precision", torch.linalg.inv(covariance), persistent=False)
+        precisions = {
+            length: torch.linalg.inv(smoothness_covariance(n_cells, length)) for length in lengths
+        }
+        precision = (
+            precisions[lengths[0]]
+            if len(precisions) == 1
+            else torch.stack([precisions[length] for length in lengths])
+        )
+        self.register_buffer("prior_precision", precision, persistent=False)
         if grid_size is not None:
             knots = torch.linspace(0.0, 1.0, grid_size, dtype=torch.float64)
             self.register_buffer("grid", knots, persistent=False)
@@ -186,12 +207,18 @@ class DiTAC(ActivationLayer):
 
     def regularization(self) -> torch.Tensor | None:
         """``prior_weight * theta^T K^-1 theta`` (mean over transforms) ``[members]``, or None."""
-        if self.prior_weight == 0:
+        if not self._any_prior:
             return None
         theta = self.theta
         precision = self.prior_precision.to(theta.dtype)
-        quadratic = torch.einsum("mtk,kl,mtl->mt", theta, precision, theta)
-        return self.prior_weight * quadratic.mean(dim=1)
+        if precision.dim() == 2:
+            quadratic = torch.einsum("mtk,kl,mtl->mt", theta, precision, theta)
+        else:
+            quadratic = torch.einsum("mtk,mkl,mtl->mt", theta, precision, theta)
+        weight = self.prior_weight
+        if isinstance(weight, torch.Tensor):
+            weight = weight.to(theta.device, theta.dtype)
+        return weight * quadratic.mean(dim=1)
 
     def describe(self) -> dict[str, object]:
         return {
@@ -205,6 +232,19 @@ class DiTAC(ActivationLayer):
     def extra_repr(self) -> str:
         a, b = self.interval
         return f"interval=({a}, {b}), n_cells={self.n_cells}, per_neuron={self.per_neuron}"
+
+
+def _initial_theta(
+    transforms: int, n_cells: int, scale: float, length: float, seed: int
+) -> torch.Tensor:
+    """A member's initial velocities ``[transforms, n_cells - 1]`` (float64): zero, or the
+    draw of ``seed`` from the smoothness prior scaled by ``scale``."""
+    if scale == 0:
+        return torch.zeros(transforms, n_cells - 1, dtype=torch.float64)
+    covariance = smoothness_covariance(n_cells, length)
+    generator = torch.Generator().manual_seed(int(seed))
+    noise = torch.randn(transforms, n_cells - 1, generator=generator, dtype=torch.float64)
+    return scale * noise @ torch.linalg.cholesky(covariance).T
 
 
 class _WarpedGELU(torch.autograd.Function):

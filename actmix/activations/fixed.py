@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actmix.activations.base import ActivationLayer, FixedActivation
+from actmix.activations.base import ActivationLayer, FixedActivation, member_full, member_values
 
 __all__ = ["FIXED_FUNCTIONS", "PReLU", "make_fixed"]
 
@@ -35,9 +37,14 @@ def make_fixed(name: str):
 class PReLU(ActivationLayer):
     """``max(0, z) + a * min(0, z)`` with one learnable slope ``a`` per neuron and member."""
 
-    def __init__(self, width: int, members: int = 1, *, init: float = 0.25) -> None:
+    per_member_options = frozenset({"init"})
+
+    def __init__(
+        self, width: int, members: int = 1, *, init: float | Sequence[float] = 0.25
+    ) -> None:
         super().__init__()
-        self.slope = nn.Parameter(torch.full((members, 1, width), float(init)))
+        slopes = member_values(init, members, "init")
+        self.slope = nn.Parameter(member_full(slopes, (1, width)))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return torch.where(z >= 0, z, self.slope * z)

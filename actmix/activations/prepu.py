@@ -10,12 +10,13 @@ function stays continuous and its slope is at most ``1 / EPSILON``. With
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from actmix.activations.base import ActivationLayer
+from actmix.activations.base import ActivationLayer, member_full, member_values
 
 __all__ = ["EPSILON", "PRePU", "rectified_power"]
 
@@ -39,11 +40,16 @@ class PRePU(ActivationLayer):
     ``scale_init`` (0: exactly ReLU).
     """
 
-    def __init__(self, width: int, members: int = 1, *, scale_init: float = 0.0) -> None:
+    per_member_options = frozenset({"scale_init"})
+
+    def __init__(
+        self, width: int, members: int = 1, *, scale_init: float | Sequence[float] = 0.0
+    ) -> None:
         super().__init__()
-        if not math.isfinite(scale_init):
+        scales = member_values(scale_init, members, "scale_init")
+        if not all(math.isfinite(scale) for scale in scales):
             raise ValueError(f"scale_init must be finite, got {scale_init}")
-        self.scale = nn.Parameter(torch.full((members, 1, width), float(scale_init)))
+        self.scale = nn.Parameter(member_full(scales, (1, width)))
 
     @property
     def power(self) -> torch.Tensor:

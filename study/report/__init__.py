@@ -1,6 +1,13 @@
 """Reports: a study's (final-CV leaderboards, paired tests, history, importances) and a
-suite's (per-dataset tables, comparisons, ranks, knobs), written as JSON, HTML, Markdown
-and PNGs.
+suite's (per-dataset tables, corrected tests, budget checks, ranks, knobs), written as
+JSON, HTML, Markdown and PNGs.
+
+The room's modules: ``_render`` (numbers, p-values, HTML tables: one way for every
+report); ``_study`` and ``_study_html`` (a study's report); ``_suite_data`` (a suite's
+unit files read back), ``_suite_stats`` (comparisons and ranks), ``_suite_checks``
+(budget checks), ``_suite_importance`` (knob importances against a permutation null),
+``_suite`` (the report and its answer), ``_suite_html`` and ``_suite_markdown`` (its
+files, both rendered from ``report.json``).
 """
 
 from __future__ import annotations

@@ -208,8 +208,9 @@ def _train_mlp(config: RunConfig, settings: StudySettings, dataset: Dataset, fol
             f"val_{name}_std": std,
             f"val_{name}_epoch_mean": _finite_mean_std(trained)[0],
             payload.TRAIN_LOSS: _finite_mean_std(list(record.train_loss))[0],
-            payload.TEMPERATURE: record.temperature,
-            payload.LR: record.lr,
+            # one configuration for every member of a trial: member 0's schedule is the trial's
+            payload.TEMPERATURE: record.temperature[0],
+            payload.LR: record.lr[0],
             payload.MEMBERS_TRAINING: sum(record.active),
         }
         if record.entropy is not None:

@@ -43,7 +43,8 @@ class EpochProgress:
         text = (
             f"{self.label}epoch {epoch + 1}/{self.epochs}  best val {record.metric} {mean:.4f}"
             f"  members training {sum(record.active)}/{len(record.active)}"
-            f"  T={record.temperature:.3g}  lr={record.lr:.2e}"
+            # every member of one run trains with one configuration: member 0 speaks for all
+            f"  T={record.temperature[0]:.3g}  lr={record.lr[0]:.2e}"
         )
         if self.tty:
             end = "\n" if epoch + 1 == self.epochs or not any(record.active) else ""

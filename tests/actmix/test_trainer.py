@@ -58,6 +58,147 @@ def test_batched_members_equal_separate_single_runs():
         assert ours.best_val_loss == pytest.approx(theirs.best_val_loss, rel=1e-5)
 
 
+# one setting per knob, far enough from CONFIG's to change how a member trains
+KNOBS = {
+    "lr": {"lr": 4e-3},
+    "eta_min_factor": {"eta_min_factor": 0.5},
+    "weight_decay": {"weight_decay": 0.2},
+    "grad_clip": {"grad_clip": 0.02},
+    "patience": {"patience": 1},
+    "temperature": {
+        "temperature": TemperatureSchedule(
+            initial=3.0, final=0.05, anneal_epochs=6, schedule="cosine"
+        )
+    },
+    "entropy": {"entropy": EntropySchedule(lambda_max=0.5, warmup_epochs=2)},
+    "no_entropy": {"entropy": EntropySchedule(lambda_max=0.0)},
+}
+
+
+def _alone(member: MemberData, config: TrainConfig):
+    model = _model([member])
+    return model, fit(model, [member], config, task="regression", device="cpu")
+
+
+@pytest.mark.parametrize("knob", KNOBS)
+def test_a_member_with_its_own_setting_trains_as_it_would_alone(knob):
+    """Two members, two configurations differing in one knob, trained as one network:
+    each member ends where it would alone with its own configuration."""
+    members = _regression_members([130, 150])
+    # a large step makes the validation loss wobble, so that patience has work to do
+    base = dataclasses.replace(CONFIG, lr=0.05) if knob == "patience" else CONFIG
+    other = dataclasses.replace(base, **KNOBS[knob])
+    packed = _model(members)
+    result = fit(packed, members, [base, other], task="regression", device="cpu")
+    alone = [_alone(member, config) for member, config in zip(members, [base, other], strict=True)]
+    for k, (single, single_result) in enumerate(alone):
+        for name, tensor in single.state_dict().items():
+            assert torch.allclose(tensor[0], packed.state_dict()[name][k], atol=1e-5), (k, name)
+        ours, theirs = result.members[k], single_result.members[0]
+        assert (ours.best_epoch, ours.epochs_run) == (theirs.best_epoch, theirs.epochs_run)
+        assert ours.best_val_loss == pytest.approx(theirs.best_val_loss, rel=1e-5)
+        for epoch, record in zip(result.history, single_result.history, strict=False):
+            assert (epoch.lr[k], epoch.temperature[k], epoch.entropy_weight[k]) == (
+                record.lr[0],
+                record.temperature[0],
+                record.entropy_weight[0],
+            )
+    # the knob mattered: member 1 under the base configuration would have ended elsewhere
+    default, default_result = _alone(members[1], base)
+    changed = alone[1][1].members[0] != default_result.members[0] or any(
+        not torch.equal(a, b)
+        for a, b in zip(
+            default.state_dict().values(), alone[1][0].state_dict().values(), strict=True
+        )
+    )
+    assert changed, knob
+
+
+# network knobs: the activation, then (dropout, activation options) of members 0 and 1
+NETWORK_KNOBS = {
+    "dropout": ("actmix", (0.1, {}), (0.4, {})),
+    "relu_bias": ("actmix", (0.1, {"relu_bias": 0.0}), (0.1, {"relu_bias": 1.5})),
+    "omega_0": ("actmix", (0.1, {"omega_0": 1.0}), (0.1, {"omega_0": 4.0})),
+    "prelu_init": ("prelu", (0.1, {"init": 0.25}), (0.1, {"init": 0.0})),
+    "prepu_scale_init": ("prepu", (0.1, {"scale_init": 0.0}), (0.1, {"scale_init": 0.5})),
+    "apa_lambda_init": ("apa", (0.1, {"lambda_init": 1.0}), (0.1, {"lambda_init": 5.0})),
+    "aglu_kappa_init": ("aglu", (0.1, {"kappa_init": 1.0}), (0.1, {"kappa_init": 0.2})),
+    "ditac_init_scale": ("ditac", (0.1, {"init_scale": 0.0}), (0.1, {"init_scale": 0.3})),
+    "ditac_prior_weight": (
+        "ditac",
+        (0.1, {"init_scale": 0.3, "prior_weight": 0.0}),
+        (0.1, {"init_scale": 0.3, "prior_weight": 0.5}),
+    ),
+    "ditac_prior_length_scale": (
+        "ditac",
+        (0.1, {"init_scale": 0.3, "prior_weight": 0.5, "prior_length_scale": 0.1}),
+        (0.1, {"init_scale": 0.3, "prior_weight": 0.5, "prior_length_scale": 0.4}),
+    ),
+}
+
+
+def _network(members, dropouts, options, activation="actmix"):
+    return MLP(
+        3,
+        1,
+        (16, 16),
+        activation,
+        dropout=list(dropouts),
+        activation_options=[dict(o) for o in options],
+        members=len(members),
+        seed=[m.seed for m in members],
+    )
+
+
+@pytest.mark.parametrize("knob", NETWORK_KNOBS)
+def test_a_member_with_its_own_network_setting_trains_as_it_would_alone(knob):
+    members = _regression_members([130, 150])
+    activation, *settings = NETWORK_KNOBS[knob]
+    packed = _network(members, *zip(*settings, strict=True), activation)
+    result = fit(packed, members, CONFIG, task="regression", device="cpu")
+    finals = []
+    for k, (member, (dropout, options)) in enumerate(zip(members, settings, strict=True)):
+        single = _network([member], [dropout], [options], activation)
+        single_result = fit(single, [member], CONFIG, task="regression", device="cpu")
+        finals.append(single.state_dict())
+        for name, tensor in single.state_dict().items():
+            assert torch.allclose(tensor[0], packed.state_dict()[name][k], atol=1e-5), (k, name)
+        assert result.members[k].epochs_run == single_result.members[0].epochs_run
+        # the standalone copy of member k keeps its own setting
+        extracted = packed.member(k)
+        assert extracted.spec["dropout"] == dropout
+        assert extracted.spec["activation_options"] == options
+    # the knob mattered: the two settings end in different weights from the same start
+    same_start = _network([members[1]], [settings[0][0]], [settings[0][1]], activation)
+    fit(same_start, [members[1]], CONFIG, task="regression", device="cpu")
+    assert not torch.equal(same_start.weights[0], packed.weights[0][1:2])
+
+
+def test_an_activation_that_cannot_vary_an_option_per_member_says_so():
+    # the shape of APA's parameters is structure, shared by every member of a network
+    with pytest.raises(ValueError, match="'apa' cannot vary per_layer"):
+        MLP(
+            3,
+            1,
+            (8,),
+            "apa",
+            members=2,
+            activation_options=[{"per_layer": False}, {"per_layer": True}],
+        )
+    with pytest.raises(ValueError, match="got 3 dropout rates for 2 members"):
+        MLP(3, 1, (8,), "relu", members=2, dropout=[0.1, 0.2, 0.3])
+
+
+def test_members_trained_together_share_epochs_and_batch_size():
+    members = _regression_members([64, 64])
+    for change in ({"epochs": 5}, {"batch_size": 16}):
+        other = dataclasses.replace(CONFIG, **change)
+        with pytest.raises(ValueError, match=f"must share {next(iter(change))}"):
+            fit(_model(members), members, [CONFIG, other], task="regression", device="cpu")
+    with pytest.raises(ValueError, match="got 1 training configurations for 2 members"):
+        fit(_model(members), members, [CONFIG], task="regression", device="cpu")
+
+
 def _val_mse(model: MLP, members: list[MemberData]) -> list[float]:
     predictions = predict(model, [m.x_val for m in members], task="regression")
     return [float(np.mean((p - m.y_val) ** 2)) for p, m in zip(predictions, members, strict=True)]
@@ -155,8 +296,8 @@ def test_temperature_and_entropy_are_recorded():
         device="cpu",
         on_epoch=lambda _epoch, record: records.append(record),
     )
-    assert records[0].temperature == 1.0 and records[4].temperature == pytest.approx(0.6)
-    assert records[2].entropy_weight == pytest.approx(0.005)
+    assert records[0].temperature[0] == 1.0 and records[4].temperature[0] == pytest.approx(0.6)
+    assert records[2].entropy_weight[0] == pytest.approx(0.005)
     assert records[0].entropy[0] <= math.log(4) + 1e-6
 
 
