@@ -218,7 +218,9 @@ def _training_checks(dataset: str, label: str, records: list[UnitRecord]) -> Ite
             share == 0,
             f"early stopping's patience was at least the epochs in {share:.0%} of "
             f"{len(patient)} retrained configurations",
-            "lower train.patience below the epochs, so early stopping can act",
+            "lower train.patience below the epochs (a space's `train.patience: {fixed: N}`, "
+            "a reference's `config: {train.patience: N}`), or raise study.epochs, so early "
+            "stopping can act",
         )
 
 
