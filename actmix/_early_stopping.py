@@ -111,6 +111,12 @@ class EarlyStopping:
                 self.active[k] = False
         return improved
 
+    def stop(self, member: int) -> None:
+        """Stop ``member`` from outside (a scheduler's decision): it keeps its best epoch."""
+        if not 0 <= member < len(self.active):
+            raise ValueError(f"member {member} out of range 0..{len(self.active) - 1}")
+        self.active[member] = False
+
     def outcomes(self) -> tuple[MemberOutcome, ...]:
         return tuple(
             MemberOutcome(

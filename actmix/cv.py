@@ -23,6 +23,7 @@ from actmix.activations import check_activation
 from actmix.config import XGBOOST, RunConfig, run_config_to_dict
 from actmix.metrics import compute_metrics, fold_std, metrics_for, primary_metric
 from actmix.mlp import MLP
+from actmix.packs import build_pack
 from actmix.preprocessing import FoldArrays, prepare_fold
 from actmix.splits import Splits, make_folds
 from actmix.trainer import EpochRecord, FitResult, MemberData, fit, predict
@@ -162,36 +163,12 @@ def build_members(
     fold_arrays: Sequence[FoldArrays],
     seeds: Sequence[int],
 ) -> BatchedMembers:
-    """The batched model and member data for ``config`` over folds x seeds (fold-major)."""
+    """The batched model and member data for ``config`` over folds x seeds (fold-major):
+    a pack of one configuration."""
     check_activation(config.model)
-    pairs = tuple((fold, seed) for fold in range(len(fold_arrays)) for seed in seeds)
-    data = tuple(
-        MemberData(
-            x_train=fold_arrays[fold].x_train,
-            y_train=fold_arrays[fold].y_train,
-            x_val=fold_arrays[fold].x_val,
-            y_val=fold_arrays[fold].y_val,
-            seed=seed,
-            target_std=fold_arrays[fold].target_std,
-        )
-        for fold, seed in pairs
-    )
-    # one-hot widths can differ between folds (a rare category absent from a fold's
-    # training rows); narrower folds are zero-padded and each member is initialised
-    # for its own width, so no fold depends on another fold's categories
-    widths = [fold_arrays[fold].x_train.shape[1] for fold, _ in pairs]
-    model = MLP(
-        max(widths),
-        1 if dataset.task == "regression" else dataset.n_classes,
-        config.mlp.widths,
-        config.model,
-        dropout=config.mlp.dropout,
-        members=len(pairs),
-        activation_options=config.mlp.activation,
-        seed=[seed for _, seed in pairs],
-        member_inputs=widths,
-    )
-    return BatchedMembers(model=model, data=data, pairs=pairs)
+    pack = build_pack(dataset, [config], fold_arrays, seeds)
+    pairs = tuple((fold, seed) for _, fold, seed in pack.members)
+    return BatchedMembers(model=pack.model, data=pack.data, pairs=pairs)
 
 
 def _to_original_units(prediction: np.ndarray, arrays: FoldArrays, task: Task) -> np.ndarray:

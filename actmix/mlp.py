@@ -7,6 +7,7 @@ parameters are per member too. ``member(k)`` extracts a standalone model.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -255,12 +256,20 @@ def _layer_options(
         return options
     from actmix.activations import ACTIVATIONS, check_activation
 
-    keys = set(options[0])
-    if any(set(o) != keys for o in options):
-        raise ValueError("every member must set the same activation options")
-    varying = sorted(key for key in keys if any(o[key] != options[0][key] for o in options))
     constructor = ACTIVATIONS[check_activation(activation)]
     allowed: frozenset[str] = getattr(constructor, "per_member_options", frozenset())
+    # an option some members leave out takes the activation's default for them
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(constructor).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+    keys = set().union(*options)
+    unknown = sorted(key for key in keys if key not in defaults)
+    if unknown:
+        raise ValueError(f"bad options for activation {activation!r}: {', '.join(unknown)}")
+    options = [{key: o.get(key, defaults[key]) for key in keys} for o in options]
+    varying = sorted(key for key in keys if any(o[key] != options[0][key] for o in options))
     fixed = [key for key in varying if key not in allowed]
     if fixed:
         raise ValueError(

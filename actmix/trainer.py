@@ -11,8 +11,9 @@ temperature and entropy schedules), sharing only the epochs and the batch size.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -23,12 +24,12 @@ import torch.nn.functional as F
 from actmix._checkpoint import restore, snapshot
 from actmix._dropout import epoch_dropout_keys
 from actmix._early_stopping import EarlyStopping, MemberOutcome
+from actmix._member_settings import SHARED_TRAIN_FIELDS, EpochSchedule, member_configs
 from actmix._member_tensors import MemberTensors, stack_padded
 from actmix.config import TrainConfig
 from actmix.mlp import MLP
 from actmix.optim import MemberAdamW
 from actmix.preprocessing import effective_batch_size
-from actmix.schedules import entropy_weight_at, learning_rate_at, temperature_at
 from actmix.types import Task
 
 __all__ = [
@@ -45,24 +46,6 @@ __all__ = [
 
 Device = str  # "auto" | "cpu" | "cuda" | "cuda:N"
 _VAL_CHUNK = 8192  # rows per member per validation forward pass (bounds peak memory)
-# what members trained together must share: one loop of epochs over one minibatch layout
-SHARED_TRAIN_FIELDS = ("epochs", "batch_size")
-
-
-def member_configs(
-    config: TrainConfig | Sequence[TrainConfig], members: int
-) -> tuple[TrainConfig, ...]:
-    """One training configuration per member: ``config`` for all, or one each, checked."""
-    if isinstance(config, TrainConfig):
-        return (config,) * members
-    configs = tuple(config)
-    if len(configs) != members:
-        raise ValueError(f"got {len(configs)} training configurations for {members} members")
-    for name in SHARED_TRAIN_FIELDS:
-        values = sorted({getattr(c, name) for c in configs})
-        if len(values) > 1:
-            raise ValueError(f"members trained together must share {name}, got {values}")
-    return configs
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,30 +137,6 @@ def _check_data(model: MLP, data: Sequence[MemberData], task: Task) -> None:
 # --- one epoch -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Schedule:
-    """The scheduled values of one epoch, per member; ``weights``: the entropy weights as
-    a tensor ``[M]`` (None when no member has one)."""
-
-    temperature: tuple[float, ...]
-    entropy_weight: tuple[float, ...]
-    lr: tuple[float, ...]
-    weights: torch.Tensor | None
-
-    @classmethod
-    def at(cls, epoch: int, configs: Sequence[TrainConfig], device: torch.device) -> _Schedule:
-        weights = tuple(entropy_weight_at(epoch, c.entropy) for c in configs)
-        return cls(
-            temperature=tuple(temperature_at(epoch, c.temperature) for c in configs),
-            entropy_weight=weights,
-            lr=tuple(
-                learning_rate_at(epoch, lr=c.lr, epochs=c.epochs, eta_min_factor=c.eta_min_factor)
-                for c in configs
-            ),
-            weights=torch.tensor(weights, device=device) if any(w > 0 for w in weights) else None,
-        )
-
-
 def _penalties(model: MLP, entropy_weights: torch.Tensor | None) -> torch.Tensor | None:
     """The entropy penalty plus the activations' regularisers, ``[M]``; None if there are none."""
     total = model.regularization()
@@ -213,7 +172,7 @@ def _train_epoch(
     shufflers: Sequence[torch.Generator],
     dropout_keys: torch.Tensor,
     training: Sequence[bool],
-    schedule: _Schedule,
+    schedule: EpochSchedule,
     task: Task,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One pass over the ``training`` members' rows; ``dropout_keys: [steps, M, layers]``.
@@ -307,12 +266,11 @@ def _keep_improved(
 def _epoch_record(
     epoch: int,
     task: Task,
-    schedule: _Schedule,
+    schedule: EpochSchedule,
     trained: tuple[bool, ...],
     train_loss: torch.Tensor,
     validation: _Validation,
     progress: EarlyStopping,
-    checkpoint: dict[str, Any] | None,
 ) -> EpochRecord:
     return EpochRecord(
         epoch=epoch,
@@ -327,7 +285,6 @@ def _epoch_record(
         entropy=None if validation.entropy is None else tuple(validation.entropy.tolist()),
         entropy_weight=schedule.entropy_weight,
         lr=schedule.lr,
-        checkpoint=checkpoint,
     )
 
 
@@ -344,6 +301,7 @@ def fit(
     device: Device = "auto",
     checkpoint_every: int = 0,
     resume_from: Mapping[str, Any] | None = None,
+    stop: Callable[[int, EpochRecord], Iterable[int]] | None = None,
 ) -> FitResult:
     """Train ``model`` (all members at once) and restore each member's best epoch.
 
@@ -358,6 +316,10 @@ def fit(
     ``weights_only=True``). Passing it back as ``resume_from`` continues training
     exactly where it stopped: same weights, optimiser moments, early-stopping
     counters and random streams.
+
+    ``stop(epoch, record)``, called after each epoch before its checkpoint, names members
+    to stop from outside (a scheduler stopping a configuration of a pack): they keep
+    their best epoch and leave the batch, as if their patience had run out.
     """
     started = time.perf_counter()
     _check_data(model, data, task)
@@ -389,7 +351,7 @@ def fit(
     for epoch in range(first_epoch, shared.epochs):
         if not any(progress.active):
             break
-        schedule = _Schedule.at(epoch, configs, target_device)
+        schedule = EpochSchedule.at(epoch, configs, target_device)
         model.set_temperature(torch.tensor(schedule.temperature, device=target_device))
         trained = tuple(progress.active)
         dropout_keys = epoch_dropout_keys(
@@ -407,12 +369,14 @@ def fit(
             patience,
         )
         _keep_improved(best_state, model, improved)
-        checkpoint = None
+        record = _epoch_record(epoch, task, schedule, trained, train_loss, validation, progress)
+        if stop is not None:
+            for member in stop(epoch, record):
+                progress.stop(member)
+            record = dataclasses.replace(record, active=tuple(progress.active))
         if checkpoint_every and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == shared.epochs):
             checkpoint = snapshot(epoch + 1, model, optimizer, best_state, progress, shufflers)
-        record = _epoch_record(
-            epoch, task, schedule, trained, train_loss, validation, progress, checkpoint
-        )
+            record = dataclasses.replace(record, checkpoint=checkpoint)
         history.append(record)
         if on_epoch is not None:
             on_epoch(epoch, record)
