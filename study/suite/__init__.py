@@ -1,5 +1,6 @@
-"""Nested-CV suites: the suite file, its units of work and their records, the runner
-that tunes and retrains per outer fold, and ``--jobs N`` drivers side by side.
+"""Nested-CV suites: the suite file, its units of work and their records, the checks of a
+whole suite before its first unit, the runner that tunes and retrains per outer fold, and
+``--jobs N`` drivers side by side.
 """
 
 from __future__ import annotations

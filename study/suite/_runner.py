@@ -30,8 +30,8 @@ from actmix.metrics import primary_metric
 from actmix.nested import evaluate_outer_fold
 from actmix.splits import Splits, make_folds
 from actmix.types import Dataset
-from study.request import StudyRequest
 from study.store import DEFAULT_STORE, default_store_uris, manifest_path, store_folder
+from study.suite._checks import check_suite, unit_request
 from study.suite._file import Suite, reference_config
 from study.suite._records import TunedStudy, UnitRecord
 from study.suite._units import (
@@ -112,6 +112,8 @@ def run_suite(
             report(f"suite {suite.name}: all {progress.total} units are done; nothing to run")
         return progress
     if worker_of is None:
+        # every dataset and space, before Ray starts or the store is written
+        check_suite(suite, store=str(store_path), tracking_uri=tracking_uri, address=address)
         root.mkdir(parents=True, exist_ok=True)
         (root / "suite.yaml").write_text(suite.text)
         side_by_side = f", {jobs} drivers side by side" if jobs > 1 else ""
@@ -291,36 +293,17 @@ def _tuned_config(
     from study.tracking import export_best
 
     suite, name = context.suite, unit.study_name(context.suite)
-    (model,) = [m for m in suite.models if m.label == unit.label]
     if manifest_path(context.store, name).is_file():
         if not _study_finished(context, name):
             context.report(f"{name}: resuming the interrupted study")
             resume_study(name, store=str(context.store), report=context.report)
     else:
-        budget, protocol = suite.study, suite.protocol
-        request = StudyRequest(
-            name=name,
-            experiment=suite.name,  # one MLflow experiment holds the whole suite
-            dataset=unit.dataset.spec,
-            target=unit.dataset.target,
-            task=unit.dataset.task,
-            model=model.model,
-            space=model.space,
-            trials=budget.trials,
-            folds=protocol.inner_folds,
-            split_seed=protocol.repeat_seed(unit.repeat),
-            epochs=budget.epochs,
-            max_concurrent=budget.max_concurrent,
-            scheduler=budget.scheduler,
-            grace_period=budget.grace,
-            n_startup_trials=budget.n_startup_trials,
-            cpus_per_trial=budget.cpus_per_trial,
-            gpus_per_trial=budget.gpus_per_trial,
-            address=context.address,
+        request = unit_request(
+            suite,
+            unit,
             store=str(context.store),
             tracking_uri=context.tracking_uri if context.artifacts is None else None,
-            outer_folds=protocol.outer_folds,
-            outer_fold=unit.outer_fold,
+            address=context.address,
         )
         run_study(request, report=context.report, tags=_tags(suite, unit, "study"))
     # kept beside the unit's record, so that the committed records name what was retrained

@@ -123,18 +123,25 @@ NETWORK_KNOBS = {
     "prepu_scale_init": ("prepu", (0.1, {"scale_init": 0.0}), (0.1, {"scale_init": 0.5})),
     "apa_lambda_init": ("apa", (0.1, {"lambda_init": 1.0}), (0.1, {"lambda_init": 5.0})),
     "aglu_kappa_init": ("aglu", (0.1, {"kappa_init": 1.0}), (0.1, {"kappa_init": 0.2})),
-    "ditac_init_scale": ("ditac", (0.1, {"init_scale": 0.0}), (0.1, {"init_scale": 0.3})),
+    # a coarse lookup grid (shared, as structure is) keeps DiTAC's cases quick
+    "ditac_init_scale": (
+        "ditac",
+        (0.1, {"grid_size": 64, "init_scale": 0.0}),
+        (0.1, {"grid_size": 64, "init_scale": 0.3}),
+    ),
     "ditac_prior_weight": (
         "ditac",
-        (0.1, {"init_scale": 0.3, "prior_weight": 0.0}),
-        (0.1, {"init_scale": 0.3, "prior_weight": 0.5}),
+        (0.1, {"grid_size": 64, "init_scale": 0.3, "prior_weight": 0.0}),
+        (0.1, {"grid_size": 64, "init_scale": 0.3, "prior_weight": 0.5}),
     ),
     "ditac_prior_length_scale": (
         "ditac",
-        (0.1, {"init_scale": 0.3, "prior_weight": 0.5, "prior_length_scale": 0.1}),
-        (0.1, {"init_scale": 0.3, "prior_weight": 0.5, "prior_length_scale": 0.4}),
+        (0.1, {"grid_size": 64, "init_scale": 0.3, "prior_weight": 0.5, "prior_length_scale": 0.1}),
+        (0.1, {"grid_size": 64, "init_scale": 0.3, "prior_weight": 0.5, "prior_length_scale": 0.4}),
     ),
 }
+# fewer epochs than CONFIG: a network knob shows from the first steps
+NETWORK_TRAIN = dataclasses.replace(CONFIG, epochs=5)
 
 
 def _network(members, dropouts, options, activation="actmix"):
@@ -155,11 +162,11 @@ def test_a_member_with_its_own_network_setting_trains_as_it_would_alone(knob):
     members = _regression_members([130, 150])
     activation, *settings = NETWORK_KNOBS[knob]
     packed = _network(members, *zip(*settings, strict=True), activation)
-    result = fit(packed, members, CONFIG, task="regression", device="cpu")
+    result = fit(packed, members, NETWORK_TRAIN, task="regression", device="cpu")
     finals = []
     for k, (member, (dropout, options)) in enumerate(zip(members, settings, strict=True)):
         single = _network([member], [dropout], [options], activation)
-        single_result = fit(single, [member], CONFIG, task="regression", device="cpu")
+        single_result = fit(single, [member], NETWORK_TRAIN, task="regression", device="cpu")
         finals.append(single.state_dict())
         for name, tensor in single.state_dict().items():
             assert torch.allclose(tensor[0], packed.state_dict()[name][k], atol=1e-5), (k, name)
@@ -170,7 +177,7 @@ def test_a_member_with_its_own_network_setting_trains_as_it_would_alone(knob):
         assert extracted.spec["activation_options"] == options
     # the knob mattered: the two settings end in different weights from the same start
     same_start = _network([members[1]], [settings[0][0]], [settings[0][1]], activation)
-    fit(same_start, [members[1]], CONFIG, task="regression", device="cpu")
+    fit(same_start, [members[1]], NETWORK_TRAIN, task="regression", device="cpu")
     assert not torch.equal(same_start.weights[0], packed.weights[0][1:2])
 
 
