@@ -61,3 +61,10 @@ def test_trainer_targets_show_their_verdict(benchmarks):
     for passed, mark in ((True, "✓"), (False, "✗")):
         changed = {**run, "targets": [{**target, "value": 9.87, "passed": passed}]}
         assert f"9.87 {mark}" in table.render([(name, changed)])
+
+
+def test_the_packing_table_is_the_committed_runs(benchmarks):
+    table = benchmarks("packing_table")
+    runs = table.measured_runs()
+    assert runs, "no committed benchmarks/measured/packing-*.json"
+    assert table.block(_readme("benchmarks", "README.md")) == "\n" + table.render(runs)
