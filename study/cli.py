@@ -299,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_MAX_MESSAGE = 1000  # characters of an error line
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from study.system import apply_environment_defaults
 
@@ -318,6 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except (ValueError, FileNotFoundError, ConnectionError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if len(message) > _MAX_MESSAGE:  # a quoted value can be any size: one line, bounded
+            message = f"{message[: _MAX_MESSAGE - 1]}… ({len(message):,} characters)"
         print(f"actmix-study: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -30,7 +30,7 @@ from study.report._suite_importance import (
 )
 from study.report._suite_stats import SuiteComparison, SuiteRanks, compare_dataset, suite_ranks
 from study.store import DEFAULT_STORE, store_folder
-from study.suite import Suite, read_sessions, suite_directory
+from study.suite import Suite, check_lock, determinants, read_sessions, suite_directory
 
 __all__ = ["DatasetResults", "SuiteReport", "TableRow", "build_suite_report"]
 
@@ -90,6 +90,8 @@ def build_suite_report(
     ``permutations``: of the knob-importance null (None: the module's default).
     """
     root = suite_directory(store_folder(store), suite)
+    # units made for another suite file must not be reported under this one
+    check_lock(root, determinants(suite), source=f"suite {suite.name}")
     per_dataset, results = load_results(suite, root)
     if not per_dataset:
         raise ValueError(f"suite {suite.name!r} has no finished unit in {root}; run it first")

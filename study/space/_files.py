@@ -18,8 +18,6 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from actmix.config import XGBOOST
 from study.space._kinds import DISTRIBUTIONS, KINDS
 from study.space._params import (
@@ -31,6 +29,7 @@ from study.space._params import (
     check_model,
     did_you_mean,
 )
+from study.system import MAX_YAML_NODES, parse_yaml
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -50,7 +49,6 @@ _OPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # a space file is a few lines; the caps keep a hostile or mistaken file from
 # costing minutes (anchors and aliases can make a few lines stand for 10^9 nodes)
 MAX_FILE_BYTES = 256 * 1024
-MAX_YAML_NODES = 20_000
 
 
 def _is_path(text: str) -> bool:
@@ -154,69 +152,7 @@ def _read_yaml(location: Traversable, display: str) -> Any:
             f"{display}: not UTF-8 text (byte {error.start} is {raw[error.start]:#04x}); "
             "save the file as UTF-8"
         ) from None
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        if root is None:
-            return None
-        _check_nodes(root, display)
-        return loader.construct_document(root)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f" (line {mark.line + 1})" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ValueError(f"cannot parse {display}{line}: {problem}") from None
-    except RecursionError:
-        raise ValueError(f"{display}: nested too deeply to be a search space") from None
-    finally:
-        loader.dispose()
-
-
-def _check_nodes(root: yaml.Node, display: str) -> None:
-    """Reject repeated keys, self-containing aliases and over-large documents.
-
-    ``safe_load`` keeps the last of two equal keys silently; a repeated param is a
-    typo. An alias stands for its whole anchored node, so the document a later step
-    walks can be exponentially larger than the text: its size (aliases expanded) is
-    counted here while each node is visited once, so the check itself stays linear.
-    """
-    sizes: dict[int, int] = {}  # id(node) -> nodes in it, aliases expanded; -1: being counted
-
-    def count(node: yaml.Node) -> int:
-        known = sizes.get(id(node))
-        if known == -1:
-            line = node.start_mark.line + 1
-            raise ValueError(f"{display} (line {line}): an alias refers to a node containing it")
-        if known is not None:
-            return known
-        sizes[id(node)] = -1
-        total = 1
-        if isinstance(node, yaml.MappingNode):
-            seen: set[str] = set()
-            for key, value in node.value:
-                if isinstance(key, yaml.ScalarNode):
-                    if key.value in seen:
-                        line = key.start_mark.line + 1
-                        raise ValueError(f"{display} (line {line}): duplicate key {key.value!r}")
-                    seen.add(key.value)
-                total += count(key) + count(value)
-                _check_size(total, display)
-        elif isinstance(node, yaml.SequenceNode):
-            for item in node.value:
-                total += count(item)
-                _check_size(total, display)
-        sizes[id(node)] = total
-        return total
-
-    count(root)
-
-
-def _check_size(nodes: int, display: str) -> None:
-    if nodes > MAX_YAML_NODES:
-        raise ValueError(
-            f"{display}: the document expands to more than {MAX_YAML_NODES} YAML nodes "
-            "(anchors and aliases repeat what they point to); a search space needs a few hundred"
-        )
+    return parse_yaml(text, display, what="a search space")
 
 
 def _extends_file(directory: Traversable, target: str, display: str) -> str:

@@ -15,6 +15,7 @@ from study.suite._file import (
     load_suite,
     reference_config,
 )
+from study.suite._lock import LOCK_FILE, check_lock, determinants
 from study.suite._records import TunedStudy, UnitKind, UnitRecord
 from study.suite._runner import SuiteProgress, run_suite, suite_progress
 from study.suite._units import (
@@ -33,6 +34,7 @@ from study.suite._units import (
 from study.suite._workers import SuiteWorkersFailed, run_workers
 
 __all__ = [
+    "LOCK_FILE",
     "SESSIONS_FILE",
     "Protocol",
     "Reference",
@@ -46,7 +48,9 @@ __all__ = [
     "Unit",
     "UnitKind",
     "UnitRecord",
+    "check_lock",
     "claim_unit",
+    "determinants",
     "load_suite",
     "read_sessions",
     "read_trials",

@@ -10,12 +10,17 @@ datasets' units.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from actmix.data import load_dataset
 from actmix.nested import outer_training_set
 from actmix.splits import make_folds
 from study.request import StudyRequest
+from study.store import manifest_path, store_folder
 from study.suite._file import Suite
-from study.suite._units import Unit
+from study.suite._lock import check_study_request, determinants
+from study.suite._units import Unit, suite_units
 
 __all__ = ["check_suite", "unit_request"]
 
@@ -57,18 +62,26 @@ def unit_request(
     )
 
 
-def check_suite(suite: Suite, *, store: str, tracking_uri: str | None, address: str | None) -> None:
-    """ValueError (naming the dataset or model) for anything that would stop a unit."""
+def check_suite(
+    suite: Suite, *, store: str, tracking_uri: str | None, address: str | None
+) -> dict[str, Any]:
+    """ValueError (naming the dataset, model or study) for anything that would stop a unit
+    or make it reuse a study made for other rows; returns what determines the units
+    (:func:`study.suite._lock.determinants`, with the splits and spaces)."""
     from study.run import make_plan
 
     protocol = suite.protocol
+    splits: dict[str, list[str]] = {}
+    spaces: dict[str, str] = {}
     for entry in suite.datasets:
         where = f"dataset {entry.label} ({entry.spec})"
         try:
             dataset = load_dataset(entry.spec, target=entry.target, task=entry.task)
+            splits[entry.label] = []
             for repeat in range(protocol.repeats):
                 seed = protocol.repeat_seed(repeat)
                 outer = make_folds(dataset, protocol.outer_folds, seed)
+                splits[entry.label].append(outer.fingerprint())
                 for fold in range(protocol.outer_folds):
                     rows = outer_training_set(dataset, outer, fold)
                     make_folds(rows, protocol.inner_folds, seed)
@@ -81,6 +94,23 @@ def check_suite(suite: Suite, *, store: str, tracking_uri: str | None, address: 
                 suite, unit, store=store, tracking_uri=tracking_uri, address=address
             )
             try:
-                make_plan(request)
+                spaces[model.label] = make_plan(request).space.sha256()
             except ValueError as error:
                 raise ValueError(f"{where}, model {model.label}: {error}") from None
+    _check_existing_studies(suite, store=store, tracking_uri=tracking_uri, address=address)
+    return determinants(suite, splits=splits, spaces=spaces)
+
+
+def _check_existing_studies(
+    suite: Suite, *, store: str, tracking_uri: str | None, address: str | None
+) -> None:
+    """A study already in the store under a unit's name must have been made for it."""
+    for unit in suite_units(suite):
+        if unit.kind != "tuned":
+            continue
+        path = manifest_path(store_folder(store), unit.study_name(suite))
+        if path.is_file():
+            request = unit_request(
+                suite, unit, store=store, tracking_uri=tracking_uri, address=address
+            )
+            check_study_request(json.loads(path.read_text()), request, source=f"suite {suite.name}")

@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
 
-import yaml
-
 from actmix.config import XGBOOST, RunConfig
 from actmix.types import Task
 from study.request import SchedulerKind, request_default
+from study.system import parse_yaml, shorten
 
 __all__ = [
     "Protocol",
@@ -154,14 +153,7 @@ def load_suite(path: str | Path) -> Suite:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ValueError(
-            f"cannot parse {path}{where}: {getattr(error, 'problem', error)}"
-        ) from None
+    data = parse_yaml(text, str(path), what="a suite file", needs="a few dozen")
     where = str(path)
     data = _mapping(data, where, _TOP)
     for required in ("name", "datasets", "models"):
@@ -192,7 +184,7 @@ def load_suite(path: str | Path) -> Suite:
     tuned = [m.label for m in models]
     focus = data.get("focus") or ("actmix" if "actmix" in tuned else tuned[0])
     if focus not in tuned:
-        raise ValueError(f"{where}: focus {focus!r} is not a tuned model; valid: {tuned}")
+        raise ValueError(f"{where}: focus {shorten(focus)} is not a tuned model; valid: {tuned}")
     suite = Suite(name, where, datasets, models, references, protocol, study, focus, text)
     for reference in references:
         try:  # impossible settings fail now, not hours into the suite
@@ -235,7 +227,7 @@ def _dataset(item: Any, where: str, base: Path) -> SuiteDataset:
     label = _label(item.get("label", default_label.replace(":", "-")), f"{where}.label")
     task = item.get("task")
     if task is not None and task not in get_args(Task):
-        raise ValueError(f"{where}.task: must be regression or classification, got {task!r}")
+        raise ValueError(f"{where}.task: must be regression or classification, got {shorten(task)}")
     target = item.get("target")
     return SuiteDataset(label, spec, None if target is None else str(target), task)
 
@@ -267,7 +259,7 @@ def _check_model(model: str, where: str) -> None:
 
     valid = (*available_activations(), XGBOOST)
     if model not in valid:
-        raise ValueError(f"{where}: unknown model {model!r}; valid: {', '.join(valid)}")
+        raise ValueError(f"{where}: unknown model {shorten(model)}; valid: {', '.join(valid)}")
 
 
 def _check_protocol(protocol: Protocol, study: StudyBudget, where: str) -> None:
@@ -306,7 +298,7 @@ def _check_protocol(protocol: Protocol, study: StudyBudget, where: str) -> None:
         ),
         (
             study.scheduler in get_args(SchedulerKind),
-            f"study.scheduler must be asha or none, got {study.scheduler!r}",
+            f"study.scheduler must be asha or none, got {shorten(study.scheduler)}",
         ),
     ]
     for ok, message in checks:
@@ -324,7 +316,7 @@ def _dataclass(cls: Any, data: Any, where: str) -> Any:
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, expected) or isinstance(value, bool):
-            raise ValueError(f"{where}.{key}: expected {expected.__name__}, got {value!r}")
+            raise ValueError(f"{where}.{key}: expected {expected.__name__}, got {shorten(value)}")
         values[key] = value
     return cls(**values)
 
@@ -338,7 +330,7 @@ def _mapping(data: Any, where: str, keys: tuple[str, ...] | None) -> dict[str, A
                 close = difflib.get_close_matches(str(key), keys, n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 raise ValueError(
-                    f"{where}: unknown key {key!r}; {hint}valid keys: {', '.join(keys)}"
+                    f"{where}: unknown key {shorten(key)}; {hint}valid keys: {', '.join(keys)}"
                 )
     return {str(key): value for key, value in data.items()}
 
@@ -351,14 +343,15 @@ def _list(data: Any, where: str) -> list[Any]:
 
 def _string(value: Any, where: str) -> str:
     if not isinstance(value, str) or not value:
-        raise ValueError(f"{where}: expected a non-empty string, got {value!r}")
+        raise ValueError(f"{where}: expected a non-empty string, got {shorten(value)}")
     return value
 
 
 def _label(value: Any, where: str) -> str:
     if not isinstance(value, str) or not _LABEL.match(value):
         raise ValueError(
-            f"{where}: {value!r} is not a valid name (letters, digits, '.', '_', '-'; max 40)"
+            f"{where}: {shorten(value)} is not a valid name "
+            "(letters, digits, '.', '_', '-'; max 40)"
         )
     return value
 
@@ -367,5 +360,5 @@ def _unique(labels: list[str], where: str) -> None:
     seen: set[str] = set()
     for label in labels:
         if label in seen:
-            raise ValueError(f"{where}: {label!r} appears twice; give one a `label`")
+            raise ValueError(f"{where}: {shorten(label)} appears twice; give one a `label`")
         seen.add(label)

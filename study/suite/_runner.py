@@ -33,6 +33,7 @@ from actmix.types import Dataset
 from study.store import DEFAULT_STORE, default_store_uris, manifest_path, store_folder
 from study.suite._checks import check_suite, unit_request
 from study.suite._file import Suite, reference_config
+from study.suite._lock import check_lock, determinants, write_lock
 from study.suite._records import TunedStudy, UnitRecord
 from study.suite._units import (
     Unit,
@@ -106,6 +107,8 @@ def run_suite(
     uri = tracking_uri or default_store_uris(store_path)[0]
     check_tracking_uri(uri)
     root = suite_directory(store_path, suite)
+    # cheap first (no data loaded): a finished suite whose file changed must not say "done"
+    check_lock(root, determinants(suite), source=f"suite {suite.name}")
     progress = suite_progress(suite, store=store)
     if not progress.started and not progress.left:
         if worker_of is None:
@@ -113,8 +116,12 @@ def run_suite(
         return progress
     if worker_of is None:
         # every dataset and space, before Ray starts or the store is written
-        check_suite(suite, store=str(store_path), tracking_uri=tracking_uri, address=address)
+        current = check_suite(
+            suite, store=str(store_path), tracking_uri=tracking_uri, address=address
+        )
+        check_lock(root, current, source=f"suite {suite.name}")
         root.mkdir(parents=True, exist_ok=True)
+        write_lock(root, current)
         (root / "suite.yaml").write_text(suite.text)
         side_by_side = f", {jobs} drivers side by side" if jobs > 1 else ""
         report(

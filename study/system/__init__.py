@@ -1,5 +1,6 @@
 """Process plumbing shared by every command: environment defaults, signals, child
-processes, the machine's description, terminal output and the error of a bad input field.
+processes, the machine's description, terminal output, the error of a bad input field and
+YAML read within bounds.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from study.system._machine import (
     study_versions,
 )
 from study.system._parent_death import die_with_parent
+from study.system._yaml import MAX_YAML_NODES, parse_yaml, shorten
 
 __all__ = [
     "ENVIRONMENT_DEFAULTS",
     "EXIT_INTERRUPTED",
+    "MAX_YAML_NODES",
     "STUDY_PACKAGES",
     "EpochProgress",
     "RequestError",
@@ -43,7 +46,9 @@ __all__ = [
     "gpu_names",
     "hardware",
     "local_gpu_count",
+    "parse_yaml",
     "provenance",
+    "shorten",
     "sigterm_interrupts",
     "stop_signals",
     "study_versions",
