@@ -142,10 +142,15 @@ def print_outcome(outcome: StudyOutcome, *, store: str, uri: str | None) -> int:
 
 
 def _command_resume(args: argparse.Namespace) -> int:
-    from study.run import resume_study
+    from study.run import RECORDED_ADDRESS, resume_study
 
     try:
-        outcome = resume_study(args.name, store=args.store)
+        address = (
+            RECORDED_ADDRESS
+            if args.address is None
+            else (None if args.address == "local" else args.address)
+        )
+        outcome = resume_study(args.name, store=args.store, address=address)
     except StudyInterrupted as stopped:
         return print_interrupted(stopped, store=args.store)
     return print_outcome(outcome, store=args.store, uri=outcome.tracking_uri)
@@ -201,6 +206,11 @@ def add_study_commands(commands: Any) -> None:
     resume.add_argument("name", help="the study name")
     resume.add_argument(
         "--store", default=DEFAULT_STORE, help=f"folder of the local stores ({DEFAULT_STORE})"
+    )
+    resume.add_argument(
+        "--address",
+        help="the Ray to resume on: auto, HEAD_HOST:PORT, or local for a local Ray; "
+        "default: the one the study was started with",
     )
     resume.set_defaults(handler=_command_resume)
 

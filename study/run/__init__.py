@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from study.run._adapters import TESTED, RelocatableSearchGenerator, untested_versions
 from study.run._manifest import (
+    RECORDED_ADDRESS,
     load_manifest,
     moved_from,
     resume_plan,
@@ -36,6 +37,7 @@ from study.run._trainables import StudySettings, objective_name, train_trial
 __all__ = [
     "ORPHAN_FAILURE",
     "ORPHAN_REASON",
+    "RECORDED_ADDRESS",
     "TESTED",
     "OptunaSearcher",
     "RelocatableSearchGenerator",

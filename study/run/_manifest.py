@@ -13,7 +13,7 @@ from study.request import StudyRequest
 from study.run._plan import StudyPlan, make_plan
 from study.store import manifest_path, relocate, relocated, store_folder
 
-__all__ = ["load_manifest", "moved_from", "resume_plan", "write_manifest"]
+__all__ = ["RECORDED_ADDRESS", "load_manifest", "moved_from", "resume_plan", "write_manifest"]
 
 
 def write_manifest(plan: StudyPlan, experiment_id: str, parent_run_id: str) -> None:
@@ -51,15 +51,25 @@ def moved_from(manifest: dict[str, Any], store: Path) -> Path | None:
     return recorded if recorded.is_absolute() and recorded != store else None
 
 
-def resume_plan(name: str, store: str) -> tuple[dict[str, Any], StudyPlan]:
+# resume on the Ray the study was started with (its manifest's address)
+RECORDED_ADDRESS = "recorded"
+
+
+def resume_plan(
+    name: str, store: str, *, address: str | None = RECORDED_ADDRESS
+) -> tuple[dict[str, Any], StudyPlan]:
     """The manifest and plan of study ``name`` in ``store``, from any working directory.
 
     A store moved as a whole resumes in its new place: locations that the request named
-    inside the old folder (an explicit SQLite URI, say) are moved with it.
+    inside the old folder (an explicit SQLite URI, say) are moved with it. ``address``:
+    the Ray to resume on (None: a local one) instead of the recorded one, which may be
+    gone (the temporary Ray of a ``suite run --jobs N``, say).
     """
     manifest = load_manifest(name, store)
     folder = store_folder(store)
     fields = dict(manifest["request"], store=str(folder))
+    if address != RECORDED_ADDRESS:
+        fields["address"] = address
     old = moved_from(manifest, folder)
     if old is not None:
         with relocated(old, folder):

@@ -22,7 +22,7 @@ from typing import Any
 from actmix.config import XGBOOST, RunConfig, run_config_to_dict
 from study.request import StudyRequest
 from study.run._adapters import RelocatableSearchGenerator
-from study.run._manifest import moved_from, resume_plan, write_manifest
+from study.run._manifest import RECORDED_ADDRESS, moved_from, resume_plan, write_manifest
 from study.run._plan import StudyPlan, make_plan
 from study.run._run_params import study_params
 from study.run._search import build_scheduler, build_searcher, optuna_trial_counts
@@ -360,15 +360,21 @@ def run_study(
 
 
 def resume_study(
-    name: str, *, store: str = DEFAULT_STORE, report: Callable[[str], None] = _print
+    name: str,
+    *,
+    store: str = DEFAULT_STORE,
+    report: Callable[[str], None] = _print,
+    address: str | None = RECORDED_ADDRESS,
 ) -> StudyOutcome:
     """Restore a study whose driver died: unfinished trials continue from checkpoints.
 
     A store moved as a whole continues in its new place (see ``study.store._relocation``).
+    ``address``: the Ray to resume on (None: a local one); by default the one the study
+    was started with.
     """
     from ray import tune
 
-    manifest, plan = resume_plan(name, store)
+    manifest, plan = resume_plan(name, store, address=address)
     path = plan.ray_path / plan.name
     if not tune.Tuner.can_restore(str(path)):
         raise ValueError(f"study {name!r} has no Ray Tune state at {path}; nothing to resume")

@@ -303,7 +303,11 @@ def _tuned_config(
     if manifest_path(context.store, name).is_file():
         if not _study_finished(context, name):
             context.report(f"{name}: resuming the interrupted study")
-            resume_study(name, store=str(context.store), report=context.report)
+            # on this driver's Ray: the one the study started on may have been a
+            # `--jobs` run's temporary Ray, gone with it
+            resume_study(
+                name, store=str(context.store), report=context.report, address=context.address
+            )
     else:
         request = unit_request(
             suite,

@@ -207,3 +207,25 @@ def test_the_resume_hint_of_an_existing_study_names_its_store(tmp_path: Path, ca
     (hint,) = _hints(capsys.readouterr().err)
     args = build_parser().parse_args(hint[1:])
     assert (args.command, args.name, args.store) == ("resume", "taken", str(store))
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [([], "recorded"), (["--address", "local"], None), (["--address", "auto"], "auto")],
+)
+def test_resume_takes_the_ray_to_resume_on(monkeypatch, capsys, given, expected):
+    """The Ray a study started on may be gone (a `suite run --jobs N` parent's): `resume`
+    can name another, or a local one."""
+    import study.run
+
+    seen = {}
+
+    def resume_study(name, *, store, address):
+        seen.update(name=name, store=store, address=address)
+        raise ValueError("stopped here")
+
+    monkeypatch.setattr(study.run, "resume_study", resume_study)
+    assert main(["resume", "s1", *given]) == 2
+    assert (seen["name"], seen["address"]) == ("s1", expected)
+    assert study.run.RECORDED_ADDRESS == "recorded"
+    capsys.readouterr()

@@ -409,6 +409,43 @@ def test_a_suite_killed_mid_study_continues_without_duplicates(tmp_path):
     assert last.returncode == 0 and "nothing to run" in last.stderr
 
 
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_suite_stopped_with_two_drivers_resumes_on_a_ray_of_its_own(tmp_path):
+    """Ctrl-C to `suite run --jobs 2` while a study runs on the temporary Ray the parent
+    started; the printed `suite run` line resumes that study on its own Ray (the one the
+    study was started on is gone with the parent)."""
+    import os
+    import subprocess
+
+    from tests.study.processes import signal_when_ready, study_command
+
+    _regression_frame(90, 2).to_csv(tmp_path / "reg.csv", index=False)
+    path = _write(tmp_path / "killed.yaml", KILLED)
+    store = tmp_path / "store"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    command = study_command("suite", "run", str(path), "--store", str(store))
+    code, survivors = signal_when_ready(
+        [*command, "--jobs", "2"],
+        log=tmp_path / "drivers.log",
+        env=env,
+        ready=lambda output: "finished val_rmse_mean" in output,
+        what="a finished trial of a study",
+        stop=signal.SIGINT,
+        timeout=300,
+    )
+    assert code == 130, (tmp_path / "drivers.log").read_text()[-3000:]
+    assert not survivors
+    suite = load_suite(path)
+    assert suite_progress(suite, store=str(store)).started  # a study was cut off
+
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming the interrupted study" in again.stderr
+    progress = suite_progress(suite, store=str(store))
+    assert len(progress.done) == progress.total == 6
+
+
 RETRAINING = """
 name: stopped
 datasets: [{spec: "csv:reg.csv", target: y, task: regression}]
