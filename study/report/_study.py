@@ -88,13 +88,17 @@ class StudyHistory:
         }
 
 
-def load_history(uri: str, study: str, *, seed: int = 0) -> StudyHistory:
-    """Read ``study``'s Optuna trials from the storage its parent run recorded."""
+def load_history(
+    uri: str, study: str, *, seed: int = 0, storage: str | None = None
+) -> StudyHistory:
+    """Read ``study``'s Optuna trials from ``storage``, by default the storage its parent
+    run recorded (which names the old place of a store that was moved or copied since)."""
     import optuna
 
     client = client_for(uri)
     parent = latest_parent_run(client, study)
-    storage = parent.data.params.get("optuna_storage") if parent else None
+    if storage is None:
+        storage = parent.data.params.get("optuna_storage") if parent else None
     objective = parent.data.params.get("objective", "objective") if parent else "objective"
     if storage is None:
         return StudyHistory(study, objective, "minimize", note="no study parent run")

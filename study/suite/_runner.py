@@ -122,6 +122,7 @@ def run_suite(
         check_lock(root, current, source=f"suite {suite.name}")
         root.mkdir(parents=True, exist_ok=True)
         write_lock(root, current)
+        _follow_a_moved_store(suite, store_path, uri, report)
         (root / "suite.yaml").write_text(suite.text)
         side_by_side = f", {jobs} drivers side by side" if jobs > 1 else ""
         report(
@@ -172,6 +173,24 @@ def run_suite(
                 provenance=provenance(),
             )
     return suite_progress(suite, store=store)
+
+
+def _follow_a_moved_store(suite: Suite, store: Path, uri: str, report: Report) -> None:
+    """A store moved or copied as a whole since its studies started: point its MLflow
+    artifact locations at the new place (the unit records of a finished study are then
+    made from its own files), as ``resume`` does for one study."""
+    import json
+
+    from study.run import moved_from
+    from study.store import relocate_mlflow_artifacts
+
+    for unit in suite_units(suite):
+        path = manifest_path(store, unit.study_name(suite))
+        if unit.kind == "tuned" and path.is_file():
+            old = moved_from(json.loads(path.read_text()), store)
+            if old is not None and relocate_mlflow_artifacts(uri, old, store):
+                report(f"suite {suite.name}: its store moved from {old} to {store}")
+            return
 
 
 def _run_units(
@@ -322,7 +341,10 @@ def _tuned_config(
         context.tracking_uri, name, unit.path(context.root).with_suffix(".best.yaml")
     )
     config = config_from_dict(RunConfig, exported, source=f"the best trial of {name}")
-    history = load_history(context.tracking_uri, name)
+    # the store's own Optuna database: the parent run names the one the study started in,
+    # which a moved store no longer has and a copied store's original still has
+    optuna_storage = default_store_uris(context.store)[1]
+    history = load_history(context.tracking_uri, name, storage=optuna_storage)
     study = TunedStudy(
         name=name,
         best_trial=exported["provenance"]["trial"],
@@ -332,18 +354,24 @@ def _tuned_config(
         importances=dict(history.importances),
         importance_note=history.note,
     )
-    # the store's own Optuna database, wherever the store was moved or copied to
-    trials = trial_history(default_store_uris(context.store)[1], name)
+    trials = trial_history(optuna_storage, name)
     return study, config, trials
 
 
 def _study_finished(context: _Context, name: str) -> bool:
     import json
 
+    from study.run import moved_from
+    from study.store import relocate, relocated
     from study.tracking import run_finished
 
     manifest = json.loads(manifest_path(context.store, name).read_text())
-    return run_finished(manifest["tracking_uri"], manifest["parent_run_id"])
+    uri = manifest["tracking_uri"]
+    old = moved_from(manifest, context.store)
+    if old is not None:  # a moved or copied store: its tracking store moved with it
+        with relocated(old, context.store):
+            uri = relocate(uri)
+    return run_finished(uri, manifest["parent_run_id"])
 
 
 def _log_unit(context: _Context, unit: Unit, record: UnitRecord) -> str:

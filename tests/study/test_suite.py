@@ -5,6 +5,7 @@ the nested-CV leak test (the outer-test rows of a fold never reach its study or 
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 from pathlib import Path
 
@@ -256,6 +257,22 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     assert "| **actmix** | tuned |" in text and "](out/folds_reg.png)" in text
     assert "reg: tuned actmix is " in report["answer"] and "Knobs of actmix" in report["answer"]
     assert (tmp_path / "out" / "folds_reg.png").is_file()
+
+    # the store moves as a whole and one tuned unit's result is lost: the suite redoes that
+    # unit from its finished study in the new place and never touches the old one
+    moved = tmp_path / "moved"
+    shutil.move(store, moved)
+    unit = next(u for u in suite_units(suite) if u.kind == "tuned" and u.model == "relu")
+    new_root = suite_directory(moved.resolve(), suite)
+    before, _ = read_unit(new_root, unit)
+    unit.path(new_root).unlink()
+    run_suite(suite, store=str(moved), report=lambda _line: None)
+    assert not Path(store).exists()  # no mlflow.db or optuna.db made at the old place
+    after, _ = read_unit(new_root, unit)
+    assert before.study is not None and after.study is not None
+    # the trial states come from the moved store's own Optuna database
+    assert after.study.trial_states == before.study.trial_states
+    assert sum(after.study.trial_states.values()) >= 2
 
 
 LEAK = """
