@@ -99,8 +99,10 @@ def _share(flags: list[bool]) -> float:
     return float(np.mean(flags)) if flags else 0.0
 
 
-def _trial_index(name: str) -> int:
-    return int(name.rsplit("-", 1)[-1])
+def _trial_index(name: str) -> int | None:
+    """``trial-0007`` -> 7; None for a name of another form."""
+    number = name.rsplit("-", 1)[-1]
+    return int(number) if number.isdigit() else None
 
 
 def _study_checks(
@@ -135,7 +137,8 @@ def _study_checks(
         "the tuned row is mostly the default: raise study.trials",
     )
     trials = suite.study.trials
-    late = _share([_trial_index(s.best_trial) >= math.ceil(2 * trials / 3) for s in studies])
+    indices = [index for s in studies if (index := _trial_index(s.best_trial)) is not None]
+    late = _share([index >= math.ceil(2 * trials / 3) for index in indices])
     yield BudgetCheck(
         "late best trial",
         dataset,

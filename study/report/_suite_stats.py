@@ -13,6 +13,7 @@ references' mean ranks among all rows beside them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,15 +82,7 @@ def compare_dataset(suite: Suite, data: DatasetResults) -> list[SuiteComparison]
     if not data.complete(focus, folds):
         return []
     others = [label for label in suite.labels if label != focus and data.complete(label, folds)]
-    tests = [
-        corrected_t_test(
-            data.fold_scores[focus],
-            data.fold_scores[other],
-            lower_is_better=data.lower_is_better,
-            test_fraction=data.test_fraction,
-        )
-        for other in others
-    ]
+    tests = [_corrected(data, focus, other) for other in others]
     boots = [
         paired_bootstrap(
             data.y_true,
@@ -120,6 +113,28 @@ def compare_dataset(suite: Suite, data: DatasetResults) -> list[SuiteComparison]
             others, tests, adjusted, boots, boot_adjusted, strict=True
         )
     ]
+
+
+def _corrected(data: DatasetResults, focus: str, other: str) -> PairedTest:
+    """The corrected t-test of ``focus`` against ``other``; not applicable (p None, with
+    the reason) where a fold has no finite score, e.g. every seed diverged."""
+    try:
+        return corrected_t_test(
+            data.fold_scores[focus],
+            data.fold_scores[other],
+            lower_is_better=data.lower_is_better,
+            test_fraction=data.test_fraction,
+        )
+    except ValueError as error:
+        return PairedTest(
+            test="corrected_t",
+            n=len(data.fold_scores[focus]),
+            statistic=None,
+            p_value=None,
+            mean_difference=math.nan,
+            lower_is_better=data.lower_is_better,
+            note=str(error),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -276,3 +276,25 @@ def test_the_committed_answer_claims_only_what_the_corrected_test_supports():
     assert report["importances"]["rows"] == []
     assert "no knob is distinguishable from noise" in report["answer"]
     assert not math.isnan(report["ranks"]["friedman_p"])
+
+
+def test_a_row_with_a_diverged_fold_is_not_tested_and_the_others_are(suite):
+    scores = _scores(
+        {
+            "actmix": [1.0, 1.1, 0.9, 1.0],
+            "relu": [2.0, math.nan, 1.9, 2.2],  # every seed of one fold diverged
+            "gelu": [2.0, 2.1, 1.9, 2.2],
+            "relu-default": [1.0, 1.2, 0.8, 1.1],
+        }
+    )
+    kinds = {"actmix": "tuned", "relu": "tuned", "gelu": "tuned", "relu-default": "reference"}
+    data = _data("power_plant", [], fold_scores=scores, kinds=kinds, test_sizes=[(1, 4)])
+    rows = {c.b: c for c in compare_dataset(suite, data)}
+    assert rows["relu"].test.p_value is None and not rows["relu"].significant
+    assert "finite" in (rows["relu"].test.note or "")
+    assert rows["gelu"].test.p_value is not None
+    # Holm over the two tests that ran
+    ran = [rows["gelu"].test.p_value, rows["relu-default"].test.p_value]
+    assert min(rows["gelu"].p_holm, rows["relu-default"].p_holm) == pytest.approx(
+        min(1.0, 2 * min(ran))
+    )
