@@ -152,12 +152,15 @@ def _budget(suite: Suite, records: list[Any], sessions: list[dict[str, Any]]) ->
         entry["units"] += 1
         entry["first"] = min(entry.get("first", found["recorded"]), found["recorded"])
         entry["last"] = max(entry.get("last", found["recorded"]), found["recorded"])
+    sessions = _with_killed_estimates(sessions, recorded)
     return {
         "suite_file": suite.text,
         "suite_sha256": suite.sha256,
         "units": len(records),
         "wall_seconds": round(sum(s["seconds"] for s in sessions), 1) if sessions else None,
         "sessions": len(sessions),
+        # killed (-9) sessions count up to their last finished unit: a lower bound
+        "sessions_killed": sum(not s.get("ended", True) for s in sessions),
         "session_log": sessions,
         "unit_seconds": round(sum(r.seconds for r in records), 1),
         "ran_on": list(ran_on.values()),
@@ -170,6 +173,35 @@ def _budget(suite: Suite, records: list[Any], sessions: list[dict[str, Any]]) ->
             "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
         },
     }
+
+
+def _epoch(stamp: str) -> float:
+    """Seconds since the epoch of a local ``%Y-%m-%dT%H:%M:%S`` stamp, with or without an
+    offset (``+0000``) after it."""
+    import datetime
+
+    parsed = datetime.datetime.fromisoformat(stamp)
+    return parsed.timestamp() if parsed.tzinfo else time.mktime(parsed.timetuple())
+
+
+def _with_killed_estimates(
+    sessions: list[dict[str, Any]], recorded: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Sessions killed before their end line get ``seconds``: from their start to the last
+    unit recorded before the next session began (0 without one), ``estimated`` True."""
+    starts = [_epoch(s["started"]) for s in sessions]
+    finished = sorted(_epoch(found["recorded"]) for found in recorded)
+    out = []
+    for index, session in enumerate(sessions):
+        if session["seconds"] is not None:
+            out.append(session)
+            continue
+        begin = starts[index]
+        end = starts[index + 1] if index + 1 < len(starts) else float("inf")
+        inside = [t for t in finished if begin <= t < end]
+        seconds = round(max(inside) - begin, 1) if inside else 0.0
+        out.append({**session, "seconds": seconds, "estimated": True})
+    return out
 
 
 def _answer(report: SuiteReport) -> str:

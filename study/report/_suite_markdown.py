@@ -212,7 +212,9 @@ def _time_taken(budget: dict[str, Any]) -> str:
         return f"{units} of unit time"
     sessions = budget["sessions"]
     plural = "" if sessions == 1 else "s"
+    killed = budget.get("sessions_killed", 0)
+    cut = f", {killed} of them killed and counted to their last unit" if killed else ""
     return (
         f"{hours(budget['wall_seconds'])} wall time in {sessions} `suite run` "
-        f"session{plural} ({units} in the units themselves)"
+        f"session{plural}{cut} ({units} in the units themselves)"
     )

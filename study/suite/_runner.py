@@ -39,6 +39,7 @@ from study.suite._units import (
     Unit,
     claim_unit,
     record_session,
+    record_session_start,
     suite_directory,
     suite_units,
     write_unit,
@@ -131,6 +132,8 @@ def run_suite(
             f"{side_by_side})"
         )
     started, began = time.perf_counter(), time.strftime("%Y-%m-%dT%H:%M:%S")
+    if worker_of is None:  # a worker's time is inside its parent's session
+        record_session_start(root, started=began)
     from study.run import create_schemas, start_ray
     from study.store import store_lock
 

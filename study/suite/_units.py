@@ -35,6 +35,7 @@ __all__ = [
     "read_trials",
     "read_unit",
     "record_session",
+    "record_session_start",
     "suite_directory",
     "suite_units",
     "trials_path",
@@ -163,6 +164,14 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to a unit file")
 
 
+def record_session_start(root: Path, *, started: str) -> None:
+    """Say in the session log that a `suite run` began: a session killed with -9 never
+    writes its end line, and keeps this one (see ``read_sessions``)."""
+    line = {"started": started, "pid": os.getpid(), "begun": True}
+    with (root / SESSIONS_FILE).open("a") as log:
+        log.write(json.dumps(line) + "\n")
+
+
 def record_session(
     root: Path,
     *,
@@ -174,7 +183,7 @@ def record_session(
 ) -> None:
     """Append one `suite run` to the suite's session log: its wall time, the units it
     finished, and what it ran on (machine, package versions, commit)."""
-    line: dict[str, Any] = {"started": started, "seconds": round(seconds, 1)}
+    line: dict[str, Any] = {"started": started, "pid": os.getpid(), "seconds": round(seconds, 1)}
     line |= {"done_before": before, "done_after": after}
     if provenance is not None:
         line["provenance"] = provenance
@@ -183,8 +192,19 @@ def record_session(
 
 
 def read_sessions(root: Path) -> list[dict[str, Any]]:
-    """The suite's `suite run` sessions, oldest first (none before the first run)."""
+    """The suite's `suite run` sessions, oldest first (none before the first run).
+
+    A session that began but never wrote its end line (killed with -9) is one with
+    ``seconds`` None and ``ended`` False."""
     path = root / SESSIONS_FILE
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    ended = {(line["started"], line.get("pid")) for line in lines if "seconds" in line}
+    sessions = [line for line in lines if "seconds" in line]
+    sessions += [
+        {"started": line["started"], "pid": line.get("pid"), "seconds": None, "ended": False}
+        for line in lines
+        if line.get("begun") and (line["started"], line.get("pid")) not in ended
+    ]
+    return sorted(sessions, key=lambda session: session["started"])

@@ -298,3 +298,22 @@ def test_a_row_with_a_diverged_fold_is_not_tested_and_the_others_are(suite):
     assert min(rows["gelu"].p_holm, rows["relu-default"].p_holm) == pytest.approx(
         min(1.0, 2 * min(ran))
     )
+
+
+def test_a_session_killed_before_its_end_line_counts_to_its_last_unit(tmp_path):
+    from study.report._suite import _with_killed_estimates
+    from study.suite import read_sessions, record_session, record_session_start
+
+    record_session_start(tmp_path, started="2026-12-01T10:00:00")
+    record_session(tmp_path, started="2026-12-01T10:00:00", seconds=100.0, before=0, after=2)
+    record_session_start(tmp_path, started="2026-12-01T11:00:00")  # then kill -9
+    record_session_start(tmp_path, started="2026-12-01T12:00:00")
+    record_session(tmp_path, started="2026-12-01T12:00:00", seconds=30.0, before=3, after=4)
+    sessions = read_sessions(tmp_path)
+    assert [s["seconds"] for s in sessions] == [100.0, None, 30.0]
+    assert [s.get("ended", True) for s in sessions] == [True, False, True]
+    # units recorded during the killed session (and one during the next, not counted)
+    recorded = [{"recorded": f"2026-12-01T{t}"} for t in ("11:00:50", "11:01:20", "12:00:10")]
+    estimated = _with_killed_estimates(sessions, recorded)
+    assert estimated[1]["seconds"] == 80.0 and estimated[1]["estimated"]
+    assert [s["seconds"] for s in estimated] == [100.0, 80.0, 30.0]
