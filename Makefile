@@ -4,24 +4,38 @@ VENV := .venv
 BIN := $(VENV)/bin
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install study test test-fast lint chromium bench clean
+.PHONY: install dev study test test-fast lint chromium bench clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	  echo "cannot create $(VENV) with $(PYTHON): on Debian or Ubuntu install python3-venv" \
+	    "(sudo apt-get install python3-venv), or run make PYTHON=/path/to/python3.11" >&2; \
+	  exit 1; }
 	$(BIN)/pip install --upgrade pip
 
-# torch first, pinned: an unpinned torch requirement pulls a multi-GB CUDA build.
+# torch first, pinned, so pip does not pick a newer build than the one tested. On Linux,
+# PyPI's torch wheel bundles the CUDA libraries (gigabytes); a CPU-only machine gets the
+# CPU build with: make study TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_PIP_ARGS ?=
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install torch==2.13.0
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install $(TORCH_PIP_ARGS) torch==2.13.0
+	$(BIN)/pip install -e .
+	touch $@
+
+# the test and lint tools, pinned in pyproject.toml: only `make test`, `test-fast` and
+# `lint` need them, and a new release of one cannot turn them red
+$(VENV)/.dev-installed: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
 
+dev: $(VENV)/.dev-installed
+
 study: install
 	$(BIN)/actmix-study run
 
-lint: install
+lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
