@@ -115,10 +115,14 @@ def print_outcome(outcome: StudyOutcome, *, store: str, uri: str | None) -> int:
 
     Returns the exit code: 0, or ``EXIT_NO_TRIAL`` when no trial produced a result.
     """
-    from study.tracking import format_frame, study_trials
+    from study.tracking import SEED_DEFAULT_TRIAL, format_frame, study_trials
 
     trials = study_trials(outcome.tracking_uri, outcome.name)
     print(format_frame(trials.head(15)))
+    seed_default = trials[trials["trial"] == SEED_DEFAULT_TRIAL]
+    if len(seed_default):  # the first trial is the space's seed default: the bar to beat
+        rank = int(seed_default["rank"].iloc[0])
+        print(f"{SEED_DEFAULT_TRIAL} is the seed default configuration (rank {rank})")
     counts = outcome.counts
     best = (
         f"best {outcome.objective} {outcome.best_value:.4f} ({outcome.best_trial})"
@@ -127,7 +131,8 @@ def print_outcome(outcome: StudyOutcome, *, store: str, uri: str | None) -> int:
     )
     flags = store_flags(store=store, uri=uri)
     busy = (
-        f"; trainables used {outcome.utilisation:.0%} of the trial slots"
+        f"; trials trained {outcome.utilisation:.0%} of the time their slots were open "
+        "(Ray start-up and idle slots count against it)"
         if outcome.utilisation is not None
         else ""
     )

@@ -31,6 +31,7 @@ from actmix.config import XGBOOST
 from study.report._suite_data import DatasetResults
 from study.report._suite_importance import MIN_FINISHED
 from study.suite import Suite, UnitRecord
+from study.tracking import SEED_DEFAULT_TRIAL
 
 __all__ = ["BudgetCheck", "budget_checks", "checks_sentence"]
 
@@ -125,7 +126,7 @@ def _study_checks(
         f"{max(finished)} over {n} studies",
         "raise study.trials, or ASHA's grace period, so more trials finish",
     )
-    untuned = _share([s.best_trial == "trial-0000" for s in studies])
+    untuned = _share([s.best_trial == SEED_DEFAULT_TRIAL for s in studies])
     yield BudgetCheck(
         "untuned best",
         dataset,
@@ -133,7 +134,8 @@ def _study_checks(
         untuned,
         UNTUNED_SHARE,
         untuned <= UNTUNED_SHARE,
-        f"the seed default (trial-0000) was the best trial in {untuned:.0%} of {n} studies",
+        f"the seed default ({SEED_DEFAULT_TRIAL}) was the best trial in {untuned:.0%} of "
+        f"{n} studies",
         "the tuned row is mostly the default: raise study.trials",
     )
     trials = suite.study.trials

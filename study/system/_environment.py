@@ -6,6 +6,7 @@ Ray, for callers that skip the CLI. A variable the user has set is left alone.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import MutableMapping
 
@@ -33,8 +34,22 @@ ENVIRONMENT_DEFAULTS: dict[str, str] = {
 }
 
 
+# INFO lines of the libraries that say nothing a user acts on ("Creating initial MLflow
+# database tables...", "A new study created in RDB with name: ..."): WARNING and up only
+QUIET_LOGGERS = (
+    "alembic",
+    "mlflow.store.db.utils",
+    "optuna.storages._in_memory",
+    "optuna.storages._rdb.storage",
+    "optuna.storages.journal._storage",
+)
+
+
 def apply_environment_defaults(environ: MutableMapping[str, str] | None = None) -> None:
-    """Set every ``ENVIRONMENT_DEFAULTS`` entry the user has not set (in ``os.environ``)."""
+    """Set every ``ENVIRONMENT_DEFAULTS`` entry the user has not set (in ``os.environ``),
+    and quiet the library loggers of ``QUIET_LOGGERS``."""
     target = os.environ if environ is None else environ
     for name, value in ENVIRONMENT_DEFAULTS.items():
         target.setdefault(name, value)
+    for logger in QUIET_LOGGERS:
+        logging.getLogger(logger).setLevel(logging.WARNING)

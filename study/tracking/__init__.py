@@ -66,6 +66,7 @@ from study.tracking._tags import (
     CV_RESULT_ARTIFACT,
     MIXING_WEIGHTS_ARTIFACT,
     MODEL_ARTIFACT,
+    SEED_DEFAULT_TRIAL,
     TAG_DATASET,
     TAG_FAILURE_REASON,
     TAG_INTERRUPTED,
@@ -83,6 +84,7 @@ from study.tracking._tags import (
     TAG_TRIAL_ID,
     TAG_TRIAL_INDEX,
     Mode,
+    trial_run_name,
 )
 from study.tracking._trial_runs import StudyRun, TrialLike, TrialRuns
 
@@ -95,6 +97,7 @@ __all__ = [
     "MIXING_WEIGHTS_ARTIFACT",
     "MODEL_ARTIFACT",
     "RESULT_FILES",
+    "SEED_DEFAULT_TRIAL",
     "TAG_DATASET",
     "TAG_FAILURE_REASON",
     "TAG_INTERRUPTED",
@@ -155,6 +158,7 @@ __all__ = [
     "study_names",
     "study_runs",
     "study_trials",
+    "trial_run_name",
     "trial_runs",
     "with_rendered_artifacts",
     "write_final_artifacts",

@@ -10,6 +10,7 @@ __all__ = [
     "CV_RESULT_ARTIFACT",
     "MIXING_WEIGHTS_ARTIFACT",
     "MODEL_ARTIFACT",
+    "SEED_DEFAULT_TRIAL",
     "TAG_DATASET",
     "TAG_FAILURE_REASON",
     "TAG_INTERRUPTED",
@@ -27,6 +28,7 @@ __all__ = [
     "TAG_TRIAL_ID",
     "TAG_TRIAL_INDEX",
     "Mode",
+    "trial_run_name",
 ]
 
 Mode = Literal["min", "max"]  # Tune's spelling of a direction: which objective value is best
@@ -40,6 +42,15 @@ TAG_MODE: Final = "actmix.mode"  # a Mode
 TAG_TRIAL_ID: Final = "trial_id"  # Tune's id: a restored study finds its runs by it
 TAG_TRIAL_INDEX: Final = "actmix.trial_index"  # 0-based creation order (0: the baseline)
 TAG_PARENT: Final = "mlflow.parentRunId"
+
+
+def trial_run_name(index: int) -> str:
+    """The MLflow run name of a study's trial ``index`` (0-based creation order)."""
+    return f"trial-{index:04d}"
+
+
+# every study's first trial is its search space's seed default (the baseline)
+SEED_DEFAULT_TRIAL: Final = trial_run_name(0)
 
 # set on trial runs as they happen
 TAG_STOPPED_EARLY: Final = "stopped_early"  # "true": the scheduler ended the trial (KILLED)

@@ -45,6 +45,7 @@ from study.tracking._tags import (
     TAG_TRIAL_ID,
     TAG_TRIAL_INDEX,
     Mode,
+    trial_run_name,
 )
 
 if TYPE_CHECKING:
@@ -149,7 +150,7 @@ class TrialRuns:
         study = self.study
         run = self.client.create_run(
             study.experiment_id,
-            run_name=f"trial-{index:04d}",
+            run_name=trial_run_name(index),
             tags={
                 TAG_PARENT: study.parent_run_id,
                 TAG_ROLE: "trial",

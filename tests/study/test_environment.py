@@ -29,3 +29,26 @@ def test_the_cli_applies_them_before_any_command(
     assert "actmix" in capsys.readouterr().out
     for name, value in ENVIRONMENT_DEFAULTS.items():
         assert os.environ[name] == value, name
+
+
+def test_a_new_store_is_created_without_library_chatter(tmp_path):
+    """A fresh process (as a user's command is) creating a study's stores prints none of
+    MLflow's "Creating initial MLflow database tables" or Optuna's "A new study created"."""
+    import subprocess
+    import sys
+
+    script = (
+        "from study.system import apply_environment_defaults\n"
+        "apply_environment_defaults()\n"
+        "from study.run import create_schemas\n"
+        f"create_schemas('sqlite:///{tmp_path}/mlflow.db', 'sqlite:///{tmp_path}/optuna.db')\n"
+        "import optuna\n"
+        f"optuna.create_study(storage='sqlite:///{tmp_path}/optuna.db', study_name='s')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    output = done.stdout + done.stderr
+    assert "Creating initial MLflow database tables" not in output, output
+    assert "A new study created" not in output, output
+    assert (tmp_path / "mlflow.db").is_file() and (tmp_path / "optuna.db").is_file()

@@ -55,8 +55,11 @@ def actmix_study(local_ray, tmp_path_factory):  # noqa: ARG001 - needs Ray runni
         )
     assert code == 0
     # the summary says how busy the trial slots were (Ray start-up counts against it)
-    summary = out.read_text().strip().splitlines()[-1]
-    share = re.search(r"trainables used (\d+)% of the trial slots", summary)
+    lines = out.read_text().strip().splitlines()
+    summary = lines[-1]
+    # the seed default's rank is said in words, as the README's sample shows it
+    assert re.fullmatch(r"trial-0000 is the seed default configuration \(rank \d+\)", lines[-2])
+    share = re.search(r"trials trained (\d+)% of the time their slots were open", summary)
     assert share and 0 < int(share.group(1)) <= 100, summary
     return store, f"sqlite:///{store / 'mlflow.db'}"
 
