@@ -134,7 +134,7 @@ name: tiny
 datasets:
   - {spec: "csv:reg.csv", target: y, task: regression}
   - {spec: "csv:cls.csv", target: label}
-models: [actmix, relu, xgboost]
+models: [actmix, xgboost]
 references:
   relu-default: {model: relu}
 protocol: {outer_folds: 2, repeats: 2, inner_folds: 2, seeds: 2, split_seed: 3}
@@ -159,7 +159,7 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     monkeypatch.chdir(workdir)
     # two suite drivers side by side on the module's Ray (suite run --jobs 2)
     progress = run_suite(suite, store=store, report=lines.append, jobs=2)
-    assert len(progress.done) == progress.total == 32 and not progress.left
+    assert len(progress.done) == progress.total == 24 and not progress.left
     assert not list(workdir.iterdir())  # nothing (no mlruns/) outside the store
     for worker in ("[1] ", "[2] "):  # both took units, and said which
         assert any(line.startswith(worker) and "units done" in line for line in lines), lines
@@ -196,7 +196,7 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
         for parts in covered.values():
             assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(90))
 
-    # everything is in the suite's experiment: 24 studies with their trials, 32 units
+    # everything is in the suite's experiment: 16 studies with their trials, 24 units
     from mlflow.tracking import MlflowClient
 
     from study.tracking import study_trials
@@ -205,17 +205,16 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     assert [e.name for e in client.search_experiments()] == ["tiny", "Default"]
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
     stages = [run.data.tags.get("stage") for run in runs]
-    assert stages.count("study") == 24 and stages.count("final") == 24
+    assert stages.count("study") == 16 and stages.count("final") == 16
     assert stages.count("reference") == 8
-    assert sum(run.data.tags.get("actmix.role") == "trial" for run in runs) == 24 * 2
-    assert (
-        len(study_trials(f"sqlite:///{root.parent.parent / 'mlflow.db'}", "tiny-reg-relu-outer1"))
-        == 2
-    )
+    assert sum(run.data.tags.get("actmix.role") == "trial" for run in runs) == 16 * 2
+    uri = f"sqlite:///{root.parent.parent / 'mlflow.db'}"
+    assert len(study_trials(uri, "tiny-reg-xgboost-outer1")) == 2
+    assert len(study_trials(uri, "tiny-cls-actmix-r1-outer0")) == 2
 
     again: list[str] = []
     run_suite(suite, store=store, report=again.append)
-    assert again == ["suite tiny: all 32 units are done; nothing to run"]
+    assert again == ["suite tiny: all 24 units are done; nothing to run"]
 
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\n{BEGIN}\nold numbers\n{END}\n\nmore text\n")
@@ -226,7 +225,7 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
         report
     )
     # datasets x labels x repeats x outer folds x seeds
-    assert len(report["results"]) == 2 * 4 * 2 * 2 * 2
+    assert len(report["results"]) == 2 * 3 * 2 * 2 * 2
     checks = {(c["check"], c["dataset"], c["model"]): c for c in report["budget_checks"]}
     assert checks[("random search", "all", "all")]["verdict"] == "fail"  # 2 trials <= 10
     assert checks[("finished trials", "reg", "actmix")]["verdict"] == "fail"
@@ -239,7 +238,7 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     assert budget["sessions"] == 1
     assert budget["wall_seconds"] >= budget["unit_seconds"] / 2 > 0
     compared = {(c["dataset"], c["b"]) for c in report["comparisons"]}
-    assert ("reg", "relu") in compared and ("cls", "xgboost") in compared
+    assert ("reg", "relu-default") in compared and ("cls", "xgboost") in compared
     for comparison in report["comparisons"]:
         assert comparison["a"] == "actmix"
         assert {"test", "p_value", "p_holm", "mean_difference", "ci_low", "better"} <= set(
@@ -262,7 +261,7 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     # unit from its finished study in the new place and never touches the old one
     moved = tmp_path / "moved"
     shutil.move(store, moved)
-    unit = next(u for u in suite_units(suite) if u.kind == "tuned" and u.model == "relu")
+    unit = next(u for u in suite_units(suite) if u.kind == "tuned" and u.model == "actmix")
     new_root = suite_directory(moved.resolve(), suite)
     before, _ = read_unit(new_root, unit)
     unit.path(new_root).unlink()
