@@ -34,6 +34,7 @@ dev: $(VENV)/.dev-installed
 
 study: install
 	$(BIN)/actmix-study run
+	@echo "The commands above run as they are after \`source $(VENV)/bin/activate\` (or prefix them with $(VENV)/bin/)."
 
 lint: dev
 	$(BIN)/ruff check .

@@ -27,6 +27,8 @@ def test_make_study_installs_no_test_tools_and_make_test_does():
     study = _dry_run("study")
     assert "pip install -e ." in study and "[dev]" not in study
     assert "torch==2.13.0" in study  # pinned, before the package pulls any torch
+    # the study's hints name `actmix-study`, which is on PATH only in the activated .venv
+    assert "source .venv/bin/activate" in study
     for target in ("test", "test-fast", "lint"):
         assert "pip install -e '.[dev]'" in _dry_run(target), target
 
