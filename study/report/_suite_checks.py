@@ -176,7 +176,10 @@ def _anneal_high(suite: Suite, label: str) -> float | None:
     (model,) = [m for m in suite.models if m.label == label]
     if model.model == XGBOOST:
         return None
-    space = load_space(model.space) if model.space else space_for_model(model.model)
+    try:
+        space = load_space(model.space) if model.space else space_for_model(model.model)
+    except (ValueError, OSError):  # the space file is gone or changed: nothing to check
+        return None
     for param in space.params:
         if param.name == ANNEAL_PARAM:
             if param.kind == "choice":
