@@ -211,8 +211,8 @@ def render_speed(runs: list[Run], pairs: list[Run] | None = None) -> str:
     ]
     for name, pair in pairs or []:
         lines.append(
-            f"Against the trainer before issue 15 ({pair['before']}), in alternating processes"
-            f" (`benchmarks/measured/{name}`): {pair['speedup']:.2f}x faster per epoch."
+            f"Against {pair.get('label', 'the trainer')} ({pair['before']}), in alternating "
+            f"processes (`benchmarks/measured/{name}`): {pair['speedup']:.2f}x faster per epoch."
         )
     return "\n".join(lines) + "\n"
 

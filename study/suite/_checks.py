@@ -87,16 +87,15 @@ def check_suite(
                     make_folds(rows, protocol.inner_folds, seed)
         except (ValueError, OSError) as error:
             raise ValueError(f"{where}: {error}") from None
-        # one study per model: the space, its baseline, the stores, Ray or the GPUs
-        for model in suite.models:
-            unit = Unit(entry, model.label, model.model, "tuned", 0)
-            request = unit_request(
-                suite, unit, store=store, tracking_uri=tracking_uri, address=address
-            )
-            try:
-                spaces[model.label] = make_plan(request).space.sha256()
-            except ValueError as error:
-                raise ValueError(f"{where}, model {model.label}: {error}") from None
+    # once per model (nothing of it depends on the dataset, whose rows were checked above):
+    # the space, its baseline, the stores, Ray or the GPUs
+    for model in suite.models:
+        unit = Unit(suite.datasets[0], model.label, model.model, "tuned", 0)
+        request = unit_request(suite, unit, store=store, tracking_uri=tracking_uri, address=address)
+        try:
+            spaces[model.label] = make_plan(request).space.sha256()
+        except ValueError as error:
+            raise ValueError(f"model {model.label}: {error}") from None
     _check_existing_studies(suite, store=store, tracking_uri=tracking_uri, address=address)
     return determinants(suite, splits=splits, spaces=spaces)
 
