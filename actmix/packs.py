@@ -33,7 +33,7 @@ from actmix.preprocessing import FoldArrays
 from actmix.trainer import MemberData
 from actmix.types import Dataset
 
-__all__ = ["Pack", "build_pack", "check_pack", "shared_part"]
+__all__ = ["SHARED_TRAIN_FIELDS", "Pack", "build_pack", "check_pack", "shared_part"]
 
 
 def shared_part(config: RunConfig) -> dict[str, Any]:

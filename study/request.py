@@ -44,7 +44,8 @@ class StudyRequest:
     seeds: int = 1  # training seeds per fold
     split_seed: int = 0  # seed of the fold split
     epochs: int = 40  # maximum epochs per trial
-    max_concurrent: int = 2  # trials at once
+    max_concurrent: int = 2  # trials at once (packs at once with --pack)
+    pack: int = 1  # configurations trained together as one network per trial
     time_budget: float | None = None  # seconds after which no new trial starts
     scheduler: SchedulerKind = "asha"  # early stopping of weak trials
     grace_period: int = 10  # ASHA: epochs before a trial can be stopped
@@ -69,6 +70,7 @@ class StudyRequest:
             "seeds": 1,
             "epochs": 1,
             "max_concurrent": 1,
+            "pack": 1,
             "grace_period": 1,
             "max_failures": 0,
             "seed": 0,

@@ -71,7 +71,13 @@ def _add_run(commands: Any) -> None:
     option(run, "--seed", "sampler seed and first training seed", type=int)
     option(run, "--split-seed", "seed of the fold split", type=int)
     option(run, "--epochs", "max epochs per trial", type=int)
-    option(run, "--max-concurrent", "trials at once", type=int)
+    option(run, "--max-concurrent", "trials at once (packs at once with --pack)", type=int)
+    option(
+        run,
+        "--pack",
+        "configurations trained together as one network (MLP models); 1: unpacked",
+        type=int,
+    )
     option(run, "--time-budget", "stop starting trials after this many seconds", type=float)
     option(run, "--scheduler", "early stopping of trials", choices=list(get_args(SchedulerKind)))
     option(run, "--grace-period", "ASHA: min epochs", type=int)

@@ -22,6 +22,7 @@ from actmix.nested import study_rows
 from actmix.splits import make_folds
 from actmix.types import Task
 from study.request import RequestError, StudyRequest
+from study.run._rungs import RungSpec
 from study.run._trainables import StudySettings, objective_name
 from study.space import (
     SearchSpace,
@@ -73,6 +74,24 @@ class StudyPlan:
     def ray_path(self) -> Path:
         return self.store / "ray"
 
+    @property
+    def packs(self) -> int:
+        """Tune trials the study runs: one per pack of up to ``pack`` configurations."""
+        return -(-self.request.trials // self.request.pack)
+
+    def rungs(self) -> RungSpec | None:
+        """ASHA's rungs of a packed study (packs are stopped per configuration, not by Tune)."""
+        request = self.request
+        if request.pack == 1 or request.scheduler != "asha":
+            return None
+        return RungSpec(
+            board=f"actmix-rungs-{self.name}",
+            grace_period=request.grace_period,
+            reduction_factor=request.reduction_factor,
+            max_t=request.epochs + 1,
+            mode=self.mode,
+        )
+
     def settings(self) -> StudySettings:
         request = self.request
         return StudySettings(
@@ -88,6 +107,7 @@ class StudyPlan:
             checkpoint_every=request.checkpoint_every,
             outer_folds=request.outer_folds,
             outer_fold=request.outer_fold,
+            rungs=self.rungs(),
         )
 
 
@@ -159,6 +179,8 @@ def make_plan(request: StudyRequest) -> StudyPlan:
         split_seed=request.split_seed,
     )
     make_folds(dataset, request.folds, request.split_seed)  # too few rows/classes fail here
+    if request.pack > 1 and model == XGBOOST:
+        raise RequestError("pack", "xgboost trials are not packed; leave out --pack")
     baseline = baseline_point(space, RunConfig(model=model), epochs=request.epochs)
     if model != XGBOOST:
         # bad activation options (e.g. a fixed omega_0 <= 0) fail here, not in every trial

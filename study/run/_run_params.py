@@ -29,7 +29,8 @@ def study_params(plan: StudyPlan) -> dict[str, Any]:
         "space_sha256": plan.space.sha256(),
         "sampler": (
             f"optuna TPE (multivariate, seed {request.seed}, "
-            f"{request.n_startup_trials} random start-up trials)"
+            f"{request.n_startup_trials} random start-up trials"
+            f"{', constant liar' if request.pack > 1 else ''})"
         ),
         "n_startup_trials": request.n_startup_trials,
         "scheduler": (
@@ -41,6 +42,7 @@ def study_params(plan: StudyPlan) -> dict[str, Any]:
         "trials": request.trials,
         "time_budget_s": request.time_budget or "none",
         "max_concurrent": request.max_concurrent,
+        "pack": request.pack,
         "folds": request.folds,
         "seeds": request.seeds,
         "split_seed": request.split_seed,

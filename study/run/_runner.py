@@ -25,7 +25,13 @@ from study.run._adapters import RelocatableSearchGenerator
 from study.run._manifest import RECORDED_ADDRESS, moved_from, resume_plan, write_manifest
 from study.run._plan import StudyPlan, make_plan
 from study.run._run_params import study_params
-from study.run._search import build_scheduler, build_searcher, optuna_trial_counts
+from study.run._rungs import start_rung_board
+from study.run._search import (
+    build_scheduler,
+    build_searcher,
+    optuna_trial_counts,
+    trial_history,
+)
 from study.run._trainables import train_trial
 from study.space import SearchSpace, config_from_sample
 from study.store import DEFAULT_STORE, relocate_mlflow_artifacts, relocated, store_flags, store_lock
@@ -170,9 +176,14 @@ def _tuner(plan: StudyPlan, experiment_id: str, parent_run_id: str, report: Call
         storage_url=plan.optuna_storage,
         study_name=plan.name,
         max_concurrent=request.max_concurrent,
+        model=plan.model,
+        pack=request.pack,
+        trials=request.trials,
     )
-    # xgboost reports once per fold: ASHA's epoch milestones do not apply to it
-    scheduler_kind = "none" if plan.model == XGBOOST else request.scheduler
+    _start_rungs(plan)
+    # xgboost reports once per fold: ASHA's epoch milestones do not apply to it; packs
+    # are stopped per configuration by their rung board, not by Tune
+    scheduler_kind = "none" if plan.model == XGBOOST or request.pack > 1 else request.scheduler
     scheduler = build_scheduler(
         scheduler_kind,
         max_t=request.epochs + 1,
@@ -187,7 +198,7 @@ def _tuner(plan: StudyPlan, experiment_id: str, parent_run_id: str, report: Call
             # our wrapper (Tune's would be plain): a moved store's resume relocates it
             search_alg=RelocatableSearchGenerator(searcher),
             scheduler=scheduler,
-            num_samples=request.trials,
+            num_samples=plan.packs,
             time_budget_s=request.time_budget,
             reuse_actors=True,
         ),
@@ -200,6 +211,13 @@ def _tuner(plan: StudyPlan, experiment_id: str, parent_run_id: str, report: Call
             verbose=0,
         ),
     )
+
+
+def _start_rungs(plan: StudyPlan) -> None:
+    """Start a packed study's rung board, with what its Optuna trials reached so far."""
+    spec = plan.rungs()
+    if spec is not None:
+        start_rung_board(spec, trial_history(plan.optuna_storage, plan.name))
 
 
 def _outcome(plan: StudyPlan, experiment_id: str, parent_run_id: str) -> StudyOutcome:
@@ -247,7 +265,7 @@ def _utilisation(grid: Any, plan: StudyPlan, started: float | None) -> float | N
     if started is None:
         return None
     busy = sum(float((result.metrics or {}).get("time_total_s", 0.0)) for result in grid)
-    slots = min(plan.request.max_concurrent, plan.request.trials)
+    slots = min(plan.request.max_concurrent, plan.packs)
     return busy / (slots * (time.perf_counter() - started))
 
 
@@ -346,9 +364,10 @@ def run_study(
             finish_study_run(plan.tracking_uri, parent_run_id, "FAILED", {})
             raise
         write_manifest(plan, experiment_id, parent_run_id)
+        packed = f" in packs of {request.pack}" if request.pack > 1 else ""
         report(
-            f"study {plan.name}: {plan.model} on {plan.dataset_name}, {request.trials} trials x "
-            f"{request.folds} folds, objective {plan.objective} ({plan.mode}); "
+            f"study {plan.name}: {plan.model} on {plan.dataset_name}, {request.trials} trials"
+            f"{packed} x {request.folds} folds, objective {plan.objective} ({plan.mode}); "
             f"MLflow parent run {parent_run_id}"
         )
         return _tune(plan, tuner, experiment_id, parent_run_id, started=started)
@@ -404,6 +423,7 @@ def _resume(
             report(f"study {name}: its store moved from {old} to {plan.store}; continuing there")
         reopen_interrupted(plan.tracking_uri, experiment_id, parent_run_id)
         report(f"resuming study {name} (MLflow parent run {parent_run_id})")
+        _start_rungs(plan)
         tuner = tune.Tuner.restore(
             str(path), _trainable(plan), resume_unfinished=True, resume_errored=True
         )

@@ -29,6 +29,7 @@ from study.tracking import Mode, payload
 
 if TYPE_CHECKING:
     import optuna
+    from optuna.trial import TrialState
 
     from actmix.metrics import Direction
 
@@ -124,11 +125,15 @@ class OptunaSearcher(Searcher):
         return {**params, **suggest_params(self._space, fixed)}
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        number = self._trials.get(trial_id)
+        if number is not None:
+            self._store_value(number, result.get(_EPOCH), result.get(self.metric), trial_id)
+
+    def _store_value(self, number: int, step: Any, value: Any, trial_id: str) -> None:
+        """Store trial ``number``'s objective at ``step`` (skipped when either is missing)."""
         import optuna
 
-        number = self._trials.get(trial_id)
-        value, step = result.get(self.metric), result.get(_EPOCH)
-        if number is None or value is None or step is None:
+        if value is None or step is None:
             return
         storage, optuna_id = self._storage, self._optuna_id(number)
 
@@ -159,23 +164,28 @@ class OptunaSearcher(Searcher):
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
-        from optuna.trial import TrialState
-
         number = self._trials.get(trial_id)
         if number is None:
             _logger.warning("completion of unknown trial %s ignored (never suggested)", trial_id)
             return
         self.drain()  # its intermediate values first: a finished trial refuses them
+        state, told = self._outcome(result, error)
+        self._study.tell(number, told, state=state, skip_if_finished=True)
+
+    def _outcome(
+        self, result: Mapping[str, Any] | None, error: bool
+    ) -> tuple[TrialState, float | None]:
+        """What a trial that ended with ``result`` (its last report) is told."""
+        from optuna.trial import TrialState
+
         value = (result or {}).get(self.metric)
         if value is not None and math.isfinite(float(value)) and payload.is_final(result or {}):
-            state, told = TrialState.COMPLETE, float(value)
-        elif (value is not None and not math.isfinite(float(value))) or error:
-            state, told = TrialState.FAIL, None
-        else:
-            # stopped by the scheduler (ASHA) before its final report: Optuna keeps the
-            # intermediate values and takes the last one as the trial's value
-            state, told = TrialState.PRUNED, None
-        self._study.tell(number, told, state=state, skip_if_finished=True)
+            return TrialState.COMPLETE, float(value)
+        if (value is not None and not math.isfinite(float(value))) or error:
+            return TrialState.FAIL, None
+        # stopped by the scheduler (ASHA) before its final report: Optuna keeps the
+        # intermediate values and takes the last one as the trial's value
+        return TrialState.PRUNED, None
 
     def __getstate__(self) -> dict[str, Any]:
         """No live database objects: the storage as its URL, the Optuna trials as numbers.
@@ -258,27 +268,41 @@ def build_searcher(
     storage_url: str,
     study_name: str,
     max_concurrent: int,
+    model: str,
+    pack: int = 1,
+    trials: int = 0,
 ) -> ConcurrencyLimiter:
     """Seeded multivariate TPE over ``space``, persisted in ``storage_url``, baseline first.
 
     The first ``n_startup_trials`` trials (the baseline among them) are random draws;
-    TPE models the history only after them."""
+    TPE models the history only after them. With ``pack`` > 1 each Tune trial holds up
+    to ``pack`` of the ``trials`` configurations (``PackSearcher``), and TPE counts
+    pending configurations as evaluated (constant liar) so that pack-mates differ."""
     import optuna
+
+    from study.run._pack_search import PackSearcher  # it builds on OptunaSearcher, above
 
     with warnings.catch_warnings():
         # multivariate TPE is flagged experimental but is stable and the better default here
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.TPESampler(
-            seed=seed, multivariate=True, n_startup_trials=n_startup_trials
+            seed=seed,
+            multivariate=True,
+            n_startup_trials=n_startup_trials,
+            constant_liar=pack > 1,
         )
-    searcher = OptunaSearcher(
-        space,
-        metric=metric,
-        mode=mode,
-        baseline=baseline,
-        sampler=sampler,
-        storage=optuna.storages.RDBStorage(storage_url),
-        study_name=study_name,
+    common: dict[str, Any] = {
+        "metric": metric,
+        "mode": mode,
+        "baseline": baseline,
+        "sampler": sampler,
+        "storage": optuna.storages.RDBStorage(storage_url),
+        "study_name": study_name,
+    }
+    searcher = (
+        PackSearcher(space, model=model, pack=pack, budget=trials, **common)
+        if pack > 1
+        else OptunaSearcher(space, **common)
     )
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
 

@@ -14,6 +14,7 @@ import functools
 import json
 import math
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -31,10 +32,20 @@ from actmix.splits import Splits, make_folds
 from actmix.trainer import EpochRecord, fit
 from actmix.types import Dataset, Task
 from actmix.xgb import fit_xgboost_fold
+from study.run._rungs import RungSpec
 from study.space import SearchSpace, config_from_sample
 from study.tracking import Mode, payload, with_rendered_artifacts
 
-__all__ = ["StudySettings", "objective_name", "train_trial"]
+__all__ = [
+    "StudySettings",
+    "epoch_metrics",
+    "final_metrics",
+    "load_checkpoint",
+    "objective_name",
+    "report",
+    "train_trial",
+    "trial_device",
+]
 
 _STATE_FILE = "state.pt"
 _XGB_STATE_FILE = "folds.json"
@@ -56,6 +67,8 @@ class StudySettings:
     checkpoint_every: int = 5
     outer_folds: int | None = None  # nested CV: train on one outer fold's training rows
     outer_fold: int | None = None
+    # packed studies: ASHA's rungs, shared by every pack (None: no early stopping by rungs)
+    rungs: RungSpec | None = None
 
 
 def objective_name(task: Task) -> tuple[str, Mode]:
@@ -112,13 +125,13 @@ def _per_fold(values: list[float], pairs, folds: int) -> list[float]:
     return [_finite_mean_std(v)[0] for v in by_fold]
 
 
-def _model_file(model) -> str:
-    """Member 0 (fold 0, first seed) as ``save_model`` bytes, base64: the driver logs it as
-    the run's ``model.pt``, so no shared storage between nodes is needed."""
+def _model_file(single) -> str:
+    """A single-member model as ``save_model`` bytes, base64: the driver logs it as the
+    run's ``model.pt``, so no shared storage between nodes is needed."""
     from actmix.analysis import save_model
 
     with tempfile.TemporaryDirectory() as directory:
-        path = save_model(model.member(0).cpu(), Path(directory) / "model.pt")
+        path = save_model(single, Path(directory) / "model.pt")
         return base64.b64encode(path.read_bytes()).decode("ascii")
 
 
@@ -128,7 +141,7 @@ def _node_id() -> str:
     return ray.get_runtime_context().get_node_id()
 
 
-def _device() -> str:
+def trial_device() -> str:
     import ray
 
     # Ray hides GPUs it did not assign: use CUDA only when this trial got one
@@ -144,17 +157,22 @@ def train_trial(config: dict[str, Any], settings: StudySettings) -> None:
     cpus = context.get_trial_resources().required_resources.get("CPU", 1)
     torch.set_num_threads(max(1, int(cpus)))
 
+    dataset, splits, fold_arrays = _prepared(settings)
+    if payload.is_pack(config):
+        from study.run._pack_trainable import train_pack  # it builds on this module
+
+        train_pack(config, settings, dataset, fold_arrays)
+        return
     run_config = config_from_sample(
         settings.space, config, base=RunConfig(), epochs=settings.epochs, model=settings.model
     )
-    dataset, splits, fold_arrays = _prepared(settings)
     if run_config.model == XGBOOST:
         _train_xgboost(run_config, settings, dataset, splits, fold_arrays, n_jobs=max(1, int(cpus)))
     else:
         _train_mlp(run_config, settings, dataset, fold_arrays)
 
 
-def _report(
+def report(
     metrics: dict[str, Any], state: dict[str, Any] | list[list[float]] | None, filename: str
 ) -> None:
     """``tune.report``, with a checkpoint written to a temporary directory when given.
@@ -177,7 +195,7 @@ def _report(
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
 
-def _load_checkpoint(filename: str) -> Any:
+def load_checkpoint(filename: str) -> Any:
     import torch
     from ray import tune
 
@@ -193,31 +211,15 @@ def _load_checkpoint(filename: str) -> Any:
 
 def _train_mlp(config: RunConfig, settings: StudySettings, dataset: Dataset, fold_arrays) -> None:
     batched = build_members(dataset, config, fold_arrays, settings.seeds)
-    name = primary_metric(dataset.task).name
-    key, _ = objective_name(dataset.task)
-    resume_from = _load_checkpoint(_STATE_FILE)
+    resume_from = load_checkpoint(_STATE_FILE)
     # said once, in the first report after a restore, so the run records where it went on
     pending = {} if resume_from is None else {payload.RESUMED_FROM_EPOCH: int(resume_from["epoch"])}
+    members = list(range(batched.model.members))
 
-    def on_epoch(epoch: int, record: EpochRecord) -> None:
-        mean, std = _finite_mean_std(list(record.best_val_metric))
-        trained = [v for v, on in zip(record.val_metric, record.trained, strict=True) if on]
-        metrics = {
-            payload.EPOCH: epoch,
-            key: mean,
-            f"val_{name}_std": std,
-            f"val_{name}_epoch_mean": _finite_mean_std(trained)[0],
-            payload.TRAIN_LOSS: _finite_mean_std(list(record.train_loss))[0],
-            # one configuration for every member of a trial: member 0's schedule is the trial's
-            payload.TEMPERATURE: record.temperature[0],
-            payload.LR: record.lr[0],
-            payload.MEMBERS_TRAINING: sum(record.active),
-        }
-        if record.entropy is not None:
-            metrics[payload.ENTROPY] = _finite_mean_std(list(record.entropy))[0]
-        metrics.update(pending)
+    def on_epoch(_epoch: int, record: EpochRecord) -> None:
+        metrics = {**epoch_metrics(record, members, dataset.task), **pending}
         pending.clear()
-        _report(metrics, record.checkpoint, _STATE_FILE)
+        report(metrics, record.checkpoint, _STATE_FILE)
 
     result = fit(
         batched.model,
@@ -225,55 +227,97 @@ def _train_mlp(config: RunConfig, settings: StudySettings, dataset: Dataset, fol
         config.train,
         task=dataset.task,
         on_epoch=on_epoch,
-        device=_device(),
+        device=trial_device(),
         checkpoint_every=settings.checkpoint_every,
         resume_from=resume_from,
     )
-    best = [outcome.best_val_metric for outcome in result.members]
-    diverged = [k for k, outcome in enumerate(result.members) if outcome.diverged]
+    final = final_metrics(
+        batched.model, result.members, members, batched.pairs, len(fold_arrays), dataset.task
+    )
+    report(with_rendered_artifacts(final, model=settings.model), None, _STATE_FILE)
+
+
+def epoch_metrics(record: EpochRecord, members: list[int], task: Task) -> dict[str, Any]:
+    """One epoch's report of the configuration trained by ``members`` of the network."""
+    name = primary_metric(task).name
+    key, _ = objective_name(task)
+    mean, std = _finite_mean_std([record.best_val_metric[k] for k in members])
+    trained = [record.val_metric[k] for k in members if record.trained[k]]
+    first = members[0]
+    metrics = {
+        payload.EPOCH: record.epoch,
+        key: mean,
+        f"val_{name}_std": std,
+        f"val_{name}_epoch_mean": _finite_mean_std(trained)[0],
+        payload.TRAIN_LOSS: _finite_mean_std([record.train_loss[k] for k in members])[0],
+        # one configuration for all these members: the first one's schedule is its own
+        payload.TEMPERATURE: record.temperature[first],
+        payload.LR: record.lr[first],
+        payload.MEMBERS_TRAINING: sum(record.active[k] for k in members),
+    }
+    if record.entropy is not None:
+        metrics[payload.ENTROPY] = _finite_mean_std([record.entropy[k] for k in members])[0]
+    return metrics
+
+
+def final_metrics(
+    model,
+    outcomes,
+    members: list[int],
+    pairs: Sequence[tuple[int, int]],
+    folds: int,
+    task: Task,
+) -> dict[str, Any]:
+    """The final report of the configuration trained by ``members`` (their ``(fold, seed)``
+    in ``pairs``), its figures drawn from the first of them."""
+    name = primary_metric(task).name
+    key, _ = objective_name(task)
+    mine = [outcomes[k] for k in members]
+    best = [outcome.best_val_metric for outcome in mine]
+    diverged = [i for i, outcome in enumerate(mine) if outcome.diverged]
     mean, std = _finite_mean_std(best)
     epoch = {
-        payload.EPOCH: max(outcome.epochs_run for outcome in result.members),
+        payload.EPOCH: max(outcome.epochs_run for outcome in mine),
         key: mean if len(diverged) < len(best) else math.nan,
         f"val_{name}_std": std,
     }
     reason = None
     if diverged:
-        outcome = result.members[diverged[0]]
+        outcome = mine[diverged[0]]
         reason = (
             f"{len(diverged)}/{len(best)} members diverged "
             f"({outcome.diverged_reason} at epoch {outcome.diverged_epoch})"
         )
+    single = model.member(members[0]).cpu()
     grid: list[float] | None = None
     curves: list[Any] | None = None
     mixing_weights: list[Any] | None = None
     basis: list[str] | None = None
-    trainable_shape = any(p.numel() for p in batched.model.activations.parameters())
-    mixing = batched.model.mixing_weights()
+    trainable_shape = any(p.numel() for p in single.activations.parameters())
+    mixing = single.mixing_weights()
     if mixing is None and trainable_shape:
-        # learned shapes of a few neurons (fold 0), plotted for the run
+        # learned shapes of a few neurons (the first member), plotted for the run
         points = np.linspace(-3.0, 3.0, 121)
         grid = points.tolist()
-        curves = [curve.tolist() for curve in activation_curves(batched.model, points, neurons=4)]
+        curves = [curve.tolist() for curve in activation_curves(single, points, neurons=4)]
     if mixing is not None:
-        # first member (fold 0, first seed), plotted as the trial's heatmap
+        # the first member (fold 0, first seed), plotted as the trial's heatmap
         mixing_weights = [layer[0].detach().cpu().tolist() for layer in mixing]
-        described = batched.model.activation_layers()[0].describe()
+        described = single.activation_layers()[0].describe()
         basis = [str(name) for name in cast(list, described["basis"])]
     final = payload.FinalReport(
-        fold_scores=_per_fold(best, batched.pairs, len(fold_arrays)),
+        fold_scores=_per_fold(best, pairs, folds),
         diverged_members=len(diverged),
         node_id=_node_id(),
-        epochs_run=[outcome.epochs_run for outcome in result.members],
+        epochs_run=[outcome.epochs_run for outcome in mine],
         diverged_reason=reason,
-        model_file=_model_file(batched.model),
+        model_file=_model_file(single),
         mixing_weights=mixing_weights,
         basis=basis,
         curve_grid=grid,
         curves=curves,
     )
-    report = {**epoch, **final.to_report()}
-    _report(with_rendered_artifacts(report, model=settings.model), None, _STATE_FILE)
+    return {**epoch, **final.to_report()}
 
 
 def _train_xgboost(
@@ -288,7 +332,7 @@ def _train_xgboost(
     name = primary_metric(dataset.task).name
     key, _ = objective_name(dataset.task)
     # finished (fold, seed) scores survive a restore in a small JSON checkpoint
-    done: list[list[float]] = _load_checkpoint(_XGB_STATE_FILE) or []
+    done: list[list[float]] = load_checkpoint(_XGB_STATE_FILE) or []
     pairs = [(fold, seed) for fold in range(len(fold_arrays)) for seed in settings.seeds]
     for fold, seed in pairs[len(done) :]:
         outcome = fit_xgboost_fold(
@@ -302,7 +346,7 @@ def _train_xgboost(
         scores = score_rows(dataset, splits.folds[fold].val_idx, outcome.val_prediction, "val")
         done.append([fold, seed, scores[f"val_{name}"], outcome.best_iteration])
         mean, std = _finite_mean_std([row[2] for row in done])
-        _report(
+        report(
             {
                 payload.EPOCH: len(done),
                 key: mean,
@@ -314,7 +358,7 @@ def _train_xgboost(
         )
     values = [row[2] for row in done]
     mean, std = _finite_mean_std(values)
-    _report(
+    report(
         {
             payload.EPOCH: len(done),
             key: mean,

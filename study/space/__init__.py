@@ -17,7 +17,8 @@ The room's modules, bottom up:
 - ``_kinds``: the distribution kinds, each with all it does (adding one touches only it);
 - ``_files``: reading and checking a file (YAML -> ``SearchSpace``);
 - ``_sampling``: ``suggest_params`` (Optuna define-by-run) and ``baseline_point``;
-- ``_configs``: ``config_from_sample`` (sampled values -> ``RunConfig``).
+- ``_configs``: ``config_from_sample`` (sampled values -> ``RunConfig``);
+- ``_packs``: ``structural_names``, the params pack-mates share.
 
 >>> from actmix.config import RunConfig
 >>> space = load_space("mlp")
@@ -44,6 +45,7 @@ from study.space._kinds import (
     ParamKind,
 )
 from study.space._load import bundled_spaces, load_space, space_for_model
+from study.space._packs import structural_names
 from study.space._params import (
     ACTIVATION_PREFIX,
     DERIVED,
@@ -92,5 +94,6 @@ __all__ = [
     "load_space",
     "read_space",
     "space_for_model",
+    "structural_names",
     "suggest_params",
 ]

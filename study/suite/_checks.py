@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from actmix.config import XGBOOST
 from actmix.data import load_dataset
 from actmix.nested import outer_training_set
 from actmix.splits import make_folds
@@ -50,6 +51,7 @@ def unit_request(
         split_seed=protocol.repeat_seed(unit.repeat),
         epochs=budget.epochs,
         max_concurrent=budget.max_concurrent,
+        pack=1 if model.model == XGBOOST else budget.pack,
         scheduler=budget.scheduler,
         grace_period=budget.grace,
         cpus_per_trial=budget.cpus_per_trial,

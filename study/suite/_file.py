@@ -102,6 +102,8 @@ class StudyBudget:
     epochs: int = 100
     scheduler: SchedulerKind = "asha"
     max_concurrent: int = 2
+    # configurations trained together as one network (MLP models; xgboost is never packed)
+    pack: int = request_default("pack")
     # ASHA's first rung; None: a third of the epochs, so slow starters (an annealing
     # temperature, say) are not judged before they can show their worth
     grace_period: int | None = None
@@ -281,6 +283,7 @@ def _check_protocol(protocol: Protocol, study: StudyBudget, where: str) -> None:
             study.max_concurrent >= 1,
             f"study.max_concurrent must be >= 1, got {study.max_concurrent}",
         ),
+        (study.pack >= 1, f"study.pack must be >= 1, got {study.pack}"),
         (
             study.n_startup_trials >= 0,
             f"study.n_startup_trials must be >= 0, got {study.n_startup_trials}",

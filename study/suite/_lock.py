@@ -38,6 +38,7 @@ STUDY_FIELDS = (
     "model",
     "trials",
     "n_startup_trials",
+    "pack",
     "folds",
     "split_seed",
     "epochs",
@@ -80,6 +81,9 @@ def determinants(
     for name, value in dataclasses.asdict(suite.study).items():
         found[f"study.{name}"] = value
     found["study.grace_period"] = suite.study.grace  # the default resolved
+    if suite.study.pack == 1:
+        # unpacked, as every suite locked before packs existed: their locks still match
+        del found["study.pack"]
     return json.loads(json.dumps(found))  # plain JSON: tuples as lists, as read back
 
 

@@ -10,6 +10,7 @@ from ray.tune import Callback
 
 from study.store import relocate
 from study.tracking import payload
+from study.tracking._packs import PackSlot, pack_slots_of
 from study.tracking._progress import HEARTBEAT_S, Progress
 from study.tracking._tags import Mode
 from study.tracking._trial_runs import StudyRun, TrialLike, TrialRuns
@@ -31,7 +32,9 @@ class MlflowTrialLogger(Callback):
     figures are drawn from, so no shared storage is needed.
 
     Each hook hands over to ``study.tracking._trial_runs.TrialRuns``, which finds, creates,
-    adopts and ends runs (see there for how a restored study keeps its runs).
+    adopts and ends runs (see there for how a restored study keeps its runs). A packed
+    trial (``payload.is_pack``) is handed over as one ``PackSlot`` per configuration, so
+    each configuration has its own run, ended when its own entry says it ended.
     The callback is pickled into Tune's experiment state; it keeps only its
     settings, and rebuilds the client and caches after a restore.
     """
@@ -68,6 +71,7 @@ class MlflowTrialLogger(Callback):
             total=trials, objective=objective, mode=mode, heartbeat_s=heartbeat_s
         )
         self._statuses: list[str] = []  # of Tune's trials, as of the latest hook
+        self._ended: set[str] = set()  # ids of the pack slots whose runs were ended
         self._trial_runs: TrialRuns | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -102,7 +106,25 @@ class MlflowTrialLogger(Callback):
 
     def _see(self, trials: list[Trial], *, ended: TrialLike | None = None) -> None:
         # Tune may call the end hooks before it updates the ended trial's status
-        self._statuses = ["TERMINATED" if trial is ended else str(trial.status) for trial in trials]
+        statuses: list[str] = []
+        for trial in trials:
+            status = "TERMINATED" if trial is ended else str(trial.status)
+            slots = pack_slots_of(trial)
+            if slots is None:
+                statuses.append(status)
+            else:  # a pack counts as its configurations
+                statuses += ["TERMINATED" if s.trial_id in self._ended else status for s in slots]
+        self._statuses = statuses
+
+    def _open_slots(self, trial: TrialLike) -> list[PackSlot] | None:
+        """The configurations of a packed trial whose runs are not ended; None if unpacked."""
+        slots = pack_slots_of(trial)
+        return None if slots is None else [s for s in slots if s.trial_id not in self._ended]
+
+    def _targets(self, trial: TrialLike) -> list[TrialLike]:
+        """What a hook acts on: the trial itself, or its configurations still running."""
+        slots = self._open_slots(trial)
+        return [trial] if slots is None else list(slots)
 
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
         # Tune's controller calls this after every step of its loop (at least every 0.1 s
@@ -116,7 +138,13 @@ class MlflowTrialLogger(Callback):
         self, iteration: int, trials: list[Trial], trial: TrialLike, **info: Any
     ) -> None:
         del iteration, info
-        self.runs.run_id(trial, live=trials)
+        slots = self._open_slots(trial)
+        if slots is None:
+            self.runs.run_id(trial, live=trials)
+            return
+        live = [s for t in trials for s in (pack_slots_of(t) or [])]
+        for slot in slots:
+            self.runs.run_id(slot, live=live)
 
     def on_trial_result(
         self,
@@ -127,23 +155,44 @@ class MlflowTrialLogger(Callback):
         **info: Any,
     ) -> None:
         del iteration, info
+        slots = pack_slots_of(trial, result)
+        if slots is None:
+            self._see(trials)
+            self.runs.log_result(trial, result)
+            if payload.is_final(result):
+                self.progress.offer(result.get(self.study_run.objective))
+            return
+        for slot in slots:
+            entry = slot.last_result
+            if entry is None or slot.trial_id in self._ended:
+                continue
+            self.runs.log_result(slot, entry)
+            if payload.is_final(entry):
+                self.progress.offer(entry.get(self.study_run.objective))
+            if payload.is_final(entry) or entry.get(payload.PRUNED):
+                self._ended.add(slot.trial_id)
+                self._see(trials)
+                self.runs.complete(slot)
         self._see(trials)
-        self.runs.log_result(trial, result)
-        if payload.is_final(result):
-            self.progress.offer(result.get(self.study_run.objective))
 
     def on_trial_complete(
         self, iteration: int, trials: list[Trial], trial: TrialLike, **info: Any
     ) -> None:
         del iteration, info
+        for slot in self._open_slots(trial) or ():
+            # a configuration with no end of its own: stopped with its pack (time budget)
+            self._ended.add(slot.trial_id)
+            self.runs.complete(slot)
         self._see(trials, ended=trial)
-        self.runs.complete(trial)
+        if pack_slots_of(trial) is None:
+            self.runs.complete(trial)
 
     def on_checkpoint(
         self, iteration: int, trials: list[Trial], trial: TrialLike, checkpoint: Any, **info: Any
     ) -> None:
         del iteration, trials, checkpoint, info
-        self.runs.checkpointed(trial)
+        for target in self._targets(trial):
+            self.runs.checkpointed(target)
 
     def on_experiment_end(self, trials: list[Trial], **info: Any) -> None:
         # Tune calls this on every way out of fit() that cleans up (end, Ctrl-C, an error)
@@ -157,11 +206,15 @@ class MlflowTrialLogger(Callback):
     ) -> None:
         # Tune retries a crashed trial (FailureConfig.max_failures)
         del iteration, trials, info
-        self.runs.count_retry(trial)
+        for target in self._targets(trial):
+            self.runs.count_retry(target)
 
     def on_trial_error(
         self, iteration: int, trials: list[Trial], trial: TrialLike, **info: Any
     ) -> None:
         del iteration, info
+        for target in self._targets(trial):
+            if target is not trial:
+                self._ended.add(target.trial_id)
+            self.runs.fail(target)
         self._see(trials, ended=trial)
-        self.runs.fail(trial)

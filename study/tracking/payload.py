@@ -39,12 +39,18 @@ __all__ = [
     "MIXING_WEIGHTS",
     "MODEL_FILE",
     "NODE_ID",
+    "PACK",
+    "PACK_CONFIGS",
+    "PACK_NUMBERS",
+    "PRUNED",
     "RESUMED_FROM_EPOCH",
     "TEMPERATURE",
     "TRAIN_LOSS",
     "FinalReport",
     "fold_score_key",
     "is_final",
+    "is_pack",
+    "pack_slots",
     "reached_final_report",
     "std_key",
 ]
@@ -63,6 +69,17 @@ BEST_ITERATION: Final = "best_iteration"  # xgboost: of the last (fold, seed) fi
 CURVE_METRICS: Final = frozenset(
     {TRAIN_LOSS, TEMPERATURE, ENTROPY, LR, MEMBERS_TRAINING, BEST_ITERATION}
 )
+
+# --- packed trials (``run --pack K``) -------------------------------------------------------
+# A packed Tune trial trains several configurations (each its own Optuna trial and MLflow
+# run) as one network. Its config is ``{PACK_CONFIGS: [sample, ...], PACK_NUMBERS: [Optuna
+# trial number, ...]}``; each of its reports carries ``PACK``: one entry per configuration,
+# the dict an unpacked trial of that configuration would have reported (its last one with
+# ``FINAL``), or None when the configuration has nothing new (it ended earlier).
+PACK_CONFIGS: Final = "configs"
+PACK_NUMBERS: Final = "numbers"
+PACK: Final = "pack"
+PRUNED: Final = "pruned"  # True in a configuration's entry: ASHA stopped it at this report
 
 # --- the final report ----------------------------------------------------------------------
 FINAL: Final = "final"  # True on the last report only
@@ -123,6 +140,21 @@ class FinalReport:
 def is_final(result: Mapping[str, Any]) -> bool:
     """Whether ``result`` is a trial's last report."""
     return bool(result.get(FINAL))
+
+
+def is_pack(config: Mapping[str, Any]) -> bool:
+    """Whether a Tune trial's config is a pack of configurations."""
+    return PACK_CONFIGS in config and PACK_NUMBERS in config
+
+
+def pack_slots(result: Mapping[str, Any], size: int) -> list[Mapping[str, Any] | None]:
+    """The per-configuration entries of a packed trial's report (all None if it has none)."""
+    slots = result.get(PACK)
+    if slots is None:
+        return [None] * size
+    if len(slots) != size:
+        raise ValueError(f"a report of a pack of {size} carries {len(slots)} entries")
+    return list(slots)
 
 
 def reached_final_report(logged_metrics: Mapping[str, float]) -> bool:

@@ -167,6 +167,54 @@ def test_resume_after_the_driver_is_killed_twice(tmp_path):
     assert len(parent) == 1 and parent[0].info.status == "FINISHED"
 
 
+def test_a_packed_study_resumes_after_kill_9_with_every_configuration_once(tmp_path):
+    """kill -9 while both packs run (a checkpoint written, nothing finished); the resume
+    rebuilds the rung board from Optuna and ends every configuration exactly once."""
+    store = tmp_path / "store"
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    args = ["--pack", "2", "--trials", "4", "--folds", "2", "--epochs", "16"]
+    args += ["--grace-period", "8", "--reduction-factor", "2", "--store", str(store)]
+    _run_until_a_trial_finished(
+        tmp_path,
+        "packkill",
+        args,
+        env,
+        signal.SIGKILL,
+        ready=lambda _output: bool(_checkpointed(uri, "packkill")),
+        what="a checkpointed pack",
+    )
+    _, before = _children(uri, "packkill")
+    checkpointed = _checkpointed(uri, "packkill")
+    assert checkpointed, "the kill came before any pack checkpointed"
+    resumed = subprocess.run(
+        study_command("resume", "packkill", "--store", str(store)),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    client, after = _children(uri, "packkill")
+    assert sorted(r.info.run_name for r in after) == [f"trial-{i:04d}" for i in range(4)]
+    assert {r.info.run_id for r in before} <= {r.info.run_id for r in after}
+    study = optuna.load_study(study_name="packkill", storage=f"sqlite:///{store / 'optuna.db'}")
+    trained = [t for t in study.trials if ORPHAN_FAILURE not in t.user_attrs]
+    assert len(trained) == 4
+    assert len({tuple(sorted(t.params.items())) for t in trained}) == 4
+    runs = {r.info.run_name: r for r in after}
+    for trial in trained:
+        run = runs[f"trial-{trial.number:04d}"]
+        expected = {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}[trial.state.name]
+        assert run.info.status == expected, trial.number
+        if trial.state.name == "PRUNED":  # stopped at the rung (epoch 8), not elsewhere
+            assert max(trial.intermediate_values) == 8, trial.intermediate_values
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_rmse_mean")]
+        assert steps == sorted(set(steps)), run.info.run_name  # no epoch logged twice
+        if run.info.run_id in checkpointed:
+            assert int(run.data.tags["resumed_from_epoch"]) >= CHECKPOINT_EVERY
+
+
 @pytest.mark.usefixtures("local_ray")
 def test_diverging_trials_fail_with_a_reason_and_the_study_finishes(tmp_path, capsys):
     space = tmp_path / "diverge.yaml"

@@ -262,6 +262,7 @@ def _searcher_for(
         storage_url=url,
         study_name=NAME,
         max_concurrent=max_concurrent,
+        model=space.model,
     )
 
 

@@ -216,6 +216,62 @@ def test_asha_stops_a_hopeless_trial(local_ray, tmp_path):  # noqa: ARG001
         assert child.data.params["train.lr"] == "1e-07"
 
 
+def test_a_packed_study_keeps_every_configuration_its_own_trial_and_asha_spans_packs(
+    local_ray,  # noqa: ARG001
+    tmp_path,
+):
+    space = tmp_path / "space.yaml"
+    # width is shared inside a pack; a learning rate of 1e-7 loses at the first rungs
+    space.write_text(
+        "description: packs\nmodel: relu\nparams:\n"
+        "  train.lr: {choice: [0.001, 1.0e-7]}\n  mlp.width: {choice: [32, 128]}\n"
+        "  mlp.depth: {fixed: 2}\n"
+    )
+    store = tmp_path / "store"
+    argv = ["run", "--name", "packed", "--space", str(space), "--pack", "3", "--trials", "6"]
+    argv += ["--folds", "2", "--epochs", "6", "--grace-period", "1", "--reduction-factor", "2"]
+    argv += ["--max-concurrent", "1", "--seed", "3", "--store", str(store)]
+    assert main(argv) == 0
+    client, parents, children = _runs(f"sqlite:///{store / 'mlflow.db'}", "packed")
+    assert parents[0].data.params["pack"] == "3"
+    study = optuna.load_study(study_name="packed", storage=f"sqlite:///{store / 'optuna.db'}")
+    trials = study.trials
+    runs = {child.info.run_name: child for child in children}
+    # one Optuna trial and one MLflow run per configuration, as if unpacked
+    assert sorted(runs) == [f"trial-{i:04d}" for i in range(6)]
+    status = {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}
+    for trial in trials:
+        run = runs[f"trial-{trial.number:04d}"]
+        assert run.info.status == status[trial.state.name], trial.number
+        expected = {k: str(v) for k, v in trial.params.items()}
+        assert run.data.params == {**expected, "mlp.depth": "2"}  # and the fixed param
+        if trial.state.name == "COMPLETE":
+            assert run.data.metrics["val_rmse_mean"] == pytest.approx(trial.value)
+            model = load_model(client.download_artifacts(run.info.run_id, "model.pt"))
+            assert model.members == 1 and model.spec["widths"] == [trial.params["mlp.width"]] * 2
+    packs = [trials[:3], trials[3:]]
+    for pack in packs:  # pack-mates share the network
+        assert len({t.params["mlp.width"] for t in pack}) == 1
+    assert {t.state.name for t in trials} == {"COMPLETE", "PRUNED"}
+    # the packs ran one after the other: ASHA's rule over all six configurations in that
+    # order stops exactly the pruned ones (pack 1 was judged against pack 0's values)
+    from study.run._rungs import Rungs, RungSpec, rung_records
+
+    spec = RungSpec("actmix-rungs-packed", 1, 2.0, 7, "min")
+    rungs = Rungs(spec)
+    stopped = set()
+    for pack in packs:
+        for iteration in range(1, 7):
+            for trial in pack:
+                value = trial.intermediate_values.get(iteration)
+                if trial.number in stopped or value is None:
+                    continue
+                if rungs.decide(trial.number, iteration, value):
+                    stopped.add(trial.number)
+    assert stopped == {t.number for t in trials if t.state.name == "PRUNED"}
+    assert set(rung_records(spec)[1.0]) == set(range(6))
+
+
 def test_xgboost_study(local_ray, tmp_path):  # noqa: ARG001
     store = tmp_path / "store"
     assert (

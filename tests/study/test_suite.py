@@ -138,7 +138,7 @@ models: [actmix, xgboost]
 references:
   relu-default: {model: relu}
 protocol: {outer_folds: 2, repeats: 2, inner_folds: 2, seeds: 2, split_seed: 3}
-study: {trials: 2, epochs: 3, grace_period: 2}
+study: {trials: 2, epochs: 3, grace_period: 2, pack: 2}  # actmix packed; xgboost never is
 """
 
 
@@ -211,6 +211,9 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     uri = f"sqlite:///{root.parent.parent / 'mlflow.db'}"
     assert len(study_trials(uri, "tiny-reg-xgboost-outer1")) == 2
     assert len(study_trials(uri, "tiny-cls-actmix-r1-outer0")) == 2
+    studies = {run.info.run_name: run for run in runs if run.data.tags.get("stage") == "study"}
+    assert studies["tiny-cls-actmix-r1-outer0"].data.params["pack"] == "2"
+    assert studies["tiny-reg-xgboost-outer1"].data.params["pack"] == "1"
 
     again: list[str] = []
     run_suite(suite, store=store, report=again.append)
