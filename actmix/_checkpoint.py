@@ -15,7 +15,7 @@ from actmix._early_stopping import EarlyStopping
 from actmix.mlp import MLP
 from actmix.optim import MemberAdamW
 
-__all__ = ["restore", "snapshot"]
+__all__ = ["restore", "select_members", "snapshot"]
 
 
 def snapshot(
@@ -58,3 +58,40 @@ def restore(
     for generator, saved in zip(shufflers, state["shufflers"], strict=True):
         generator.set_state(saved)
     return int(state["epoch"]), EarlyStopping.from_dict(state["progress"])
+
+
+def select_members(state: Mapping[str, Any], keep: Sequence[int]) -> dict[str, Any]:
+    """The ``snapshot`` of a network made of members ``keep`` only (in that order).
+
+    Every tensor of a snapshot carries the member dimension first and every list holds
+    one entry per member, so the members kept continue exactly where they were; a pack
+    uses it to drop the configurations a scheduler stopped from its batch.
+    """
+    members = len(state["shufflers"])
+    if not keep or len(set(keep)) != len(keep) or not all(0 <= k < members for k in keep):
+        raise ValueError(f"keep must name distinct members of 0..{members - 1}, got {list(keep)}")
+    index = torch.tensor(list(keep), dtype=torch.long)
+    position = {old: new for new, old in enumerate(keep)}
+    progress = state["progress"]
+
+    def pick(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {name: tensor.index_select(0, index) for name, tensor in tensors.items()}
+
+    return {
+        "epoch": state["epoch"],
+        "model": pick(state["model"]),
+        "best_state": pick(state["best_state"]),
+        "optimizer": pick(state["optimizer"]),
+        "progress": {
+            **{
+                name: [progress[name][k] for k in keep]
+                for name in ("best_loss", "best_metric", "best_epoch", "epochs_run", "active")
+            },
+            "diverged": [
+                [position[k], epoch, reason]
+                for k, epoch, reason in progress["diverged"]
+                if k in position
+            ],
+        },
+        "shufflers": [state["shufflers"][k] for k in keep],
+    }

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from actmix._checkpoint import select_members
 from actmix._member_settings import SHARED_TRAIN_FIELDS
 from actmix.activations import ACTIVATIONS, check_activation
 from actmix.config import XGBOOST, RunConfig, TrainConfig
@@ -33,7 +34,14 @@ from actmix.preprocessing import FoldArrays
 from actmix.trainer import MemberData
 from actmix.types import Dataset
 
-__all__ = ["SHARED_TRAIN_FIELDS", "Pack", "build_pack", "check_pack", "shared_part"]
+__all__ = [
+    "SHARED_TRAIN_FIELDS",
+    "Pack",
+    "build_pack",
+    "check_pack",
+    "select_members",
+    "shared_part",
+]
 
 
 def shared_part(config: RunConfig) -> dict[str, Any]:

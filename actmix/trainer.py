@@ -319,7 +319,9 @@ def fit(
 
     ``stop(epoch, record)``, called after each epoch before its checkpoint, names members
     to stop from outside (a scheduler stopping a configuration of a pack): they keep
-    their best epoch and leave the batch, as if their patience had run out.
+    their best epoch and stop training, as if their patience had run out. An epoch that
+    stopped members carries a checkpoint whatever ``checkpoint_every`` says, so a caller
+    can continue without them (``actmix.packs.select_members``) and free their compute.
     """
     started = time.perf_counter()
     _check_data(model, data, task)
@@ -370,11 +372,15 @@ def fit(
         )
         _keep_improved(best_state, model, improved)
         record = _epoch_record(epoch, task, schedule, trained, train_loss, validation, progress)
+        stopped = list(stop(epoch, record)) if stop is not None else []
         if stop is not None:
-            for member in stop(epoch, record):
+            for member in stopped:
                 progress.stop(member)
             record = dataclasses.replace(record, active=tuple(progress.active))
-        if checkpoint_every and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == shared.epochs):
+        due = checkpoint_every and (
+            (epoch + 1) % checkpoint_every == 0 or epoch + 1 == shared.epochs
+        )
+        if due or stopped:
             checkpoint = snapshot(epoch + 1, model, optimizer, best_state, progress, shufflers)
             record = dataclasses.replace(record, checkpoint=checkpoint)
         history.append(record)

@@ -68,3 +68,26 @@ def test_the_packing_table_is_the_committed_runs(benchmarks):
     runs = table.measured_runs()
     assert runs, "no committed benchmarks/measured/packing-*.json"
     assert table.block(_readme("benchmarks", "README.md")) == "\n" + table.render(runs)
+
+
+def test_the_end_to_end_packing_table_and_readme_line_are_the_committed_runs(benchmarks):
+    table = benchmarks("packing_table")
+    blocks = benchmarks("readme_blocks")
+    runs = table.study_runs()
+    assert runs, "no committed benchmarks/measured/study-packing*.json"
+    for _, run in runs:
+        assert run["same_configurations"]  # packed and unpacked trained the same work
+    studies = blocks.block(_readme("benchmarks", "README.md"), table.STUDY_BEGIN, table.STUDY_END)
+    assert studies == "\n" + table.render_study(runs)
+    speed = blocks.block(_readme("README.md"), table.SPEED_BEGIN, table.SPEED_END)
+    assert speed == "\n" + table.render_speed(runs)
+
+
+def test_the_packing_target_shows_its_verdict(benchmarks):
+    table = benchmarks("packing_table")
+    name, run = table.study_runs()[-1]
+    for ratio, mark, word in ((1.9, "✓", "meets"), (1.2, "✗", "misses")):
+        rows = [{**row, "packed_vs_unpacked": ratio} for row in run["rows"]]
+        changed = {**run, "rows": rows}
+        assert f"| {ratio:.2f}x {mark} |" in table.render_study([(name, changed)])
+        assert f"{word} the 1.8x target" in table.render_speed([(name, changed)])

@@ -16,7 +16,7 @@ from actmix.config import (
     TrainConfig,
 )
 from actmix.cv import build_members
-from actmix.packs import build_pack, check_pack
+from actmix.packs import build_pack, check_pack, select_members
 from actmix.preprocessing import prepare_fold
 from actmix.splits import make_folds
 from actmix.trainer import fit
@@ -107,3 +107,41 @@ def test_a_configuration_stopped_from_outside_leaves_the_others_untouched(folds)
             for name, tensor in free.model.state_dict().items():
                 assert torch.allclose(tensor[k], cut.model.state_dict()[name][k], atol=1e-6)
     assert any(r.epochs_run > 3 for r in free_result.members)  # the stop cut something short
+
+
+class _Stopped(Exception):
+    def __init__(self, checkpoint) -> None:
+        super().__init__("stopped")
+        self.checkpoint = checkpoint
+
+
+def test_stopped_configurations_leave_the_network_and_the_rest_go_on_where_they_were(folds):
+    """Epoch 2 stops configuration 1; the other two either go on in the same network or
+    continue in a network of their members only (selected from that epoch's checkpoint,
+    which the stop makes fit hand over): the same training either way."""
+    dataset, arrays = folds
+    whole = build_pack(dataset, CONFIGS, arrays, seeds=[7])
+
+    def stop(epoch: int, _record) -> list[int]:
+        return whole.of(1) if epoch == 2 else []
+
+    kept = fit(whole.model, whole.data, whole.train, task="regression", device="cpu", stop=stop)
+
+    def leave(_epoch: int, record) -> None:
+        if record.checkpoint is not None:  # only the stopping epoch has one here
+            raise _Stopped(record.checkpoint)
+
+    first = build_pack(dataset, CONFIGS, arrays, seeds=[7])
+    with pytest.raises(_Stopped) as stopped:
+        fit(first.model, first.data, first.train, task="regression", stop=stop, on_epoch=leave)
+    survivors = [k for c in (0, 2) for k in first.of(c)]
+    state = select_members(stopped.value.checkpoint, survivors)
+    assert state["epoch"] == 3 and len(state["shufflers"]) == 4
+    smaller = build_pack(dataset, [CONFIGS[0], CONFIGS[2]], arrays, seeds=[7])
+    rest = fit(smaller.model, smaller.data, smaller.train, task="regression", resume_from=state)
+    for new, old in enumerate(survivors):
+        assert rest.members[new] == kept.members[old]
+        for name, tensor in smaller.model.state_dict().items():
+            assert torch.allclose(tensor[new], whole.model.state_dict()[name][old], atol=1e-6)
+    with pytest.raises(ValueError, match=r"keep must name distinct members of 0\.\.5"):
+        select_members(stopped.value.checkpoint, [0, 0])

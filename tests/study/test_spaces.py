@@ -79,9 +79,14 @@ BASELINES = {
         "xgboost.gamma.enabled": False,
     },
 }
+# the knobs suite's space: actmix's, its basis fixed to the seed's
+BASELINES["actmix-knobs"] = {
+    k: v for k, v in BASELINES["actmix"].items() if k != "mlp.activation.basis"
+}
 # the activation's own defaults, which the space makes explicit in the config
 SEED_OPTIONS = {
     "actmix": {"relu_bias": 0.0, "omega_0": 1.0, "basis": ["sin", "tanh", "relu", "identity"]},
+    "actmix-knobs": {"relu_bias": 0.0, "omega_0": 1.0},  # the basis is not searched
     "prelu": {"init": 0.25},
     "apa": {"lambda_init": 1.0, "kappa_init": 1.0, "per_layer": False},
     "aglu": {"lambda_init": 1.0, "kappa_init": 1.0, "per_layer": False},
@@ -95,6 +100,7 @@ SEED_OPTIONS = {
     },
 }
 MODELS = {"mlp": "relu", "relu": "relu", "gelu": "gelu", "prelu": "prelu", "actmix": "actmix"}
+MODELS["actmix-knobs"] = "actmix"
 MODELS.update(apa="apa", aglu="aglu", prepu="prepu", ditac="ditac", xgboost="xgboost")
 
 
