@@ -168,15 +168,21 @@ def _command_resume(args: argparse.Namespace) -> int:
 
 
 def _command_leaderboard(args: argparse.Namespace) -> int:
-    from study.tracking import best_per_model, format_frame, study_trials
+    from study.tracking import best_per_model, format_frame, study_trials, suite_finals
 
     uri = tracking_uri(args, must_exist=True)
+    if args.stage == "final" and not args.suite:
+        raise ValueError("--stage final needs --suite NAME (the suite whose final runs to rank)")
     if args.study:
         frame = study_trials(uri, args.study)
+    elif args.stage == "final":
+        frame = suite_finals(uri, args.suite, dataset=args.dataset)
     else:
-        frame = best_per_model(uri, dataset=args.dataset)
+        frame = best_per_model(uri, dataset=args.dataset, suite=args.suite, params=args.params)
     if frame.empty:
-        raise ValueError(f"no trials found at {uri}")
+        where = f"suite {args.suite}" if args.suite else "studies run with `run`"
+        hint = "" if args.suite else " (a suite's studies: --suite NAME)"
+        raise ValueError(f"no trials of {where} found at {uri}{hint}")
     print(format_frame(frame, args.format))
     return 0
 
@@ -231,11 +237,26 @@ def add_study_commands(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
             "examples:\n  actmix-study leaderboard\n"
-            "  actmix-study leaderboard --study S --format csv"
+            "  actmix-study leaderboard --study S --format csv\n"
+            "  actmix-study leaderboard --suite uci3 --params\n"
+            "  actmix-study leaderboard --suite uci3 --stage final"
         ),
     )
     board.add_argument("--study", help="rank the trials of this study")
     board.add_argument("--dataset", help="only this dataset (best-per-model view)")
+    board.add_argument(
+        "--suite", help="the studies of this suite instead of the ones run with `run`"
+    )
+    board.add_argument(
+        "--stage",
+        choices=["study", "final"],
+        default="study",
+        help="with --suite: the studies' best trials (inner validation), or the retrained "
+        "models and references on the outer-test rows (mean over outer folds)",
+    )
+    board.add_argument(
+        "--params", action="store_true", help="add the winning trial's parameters (JSON)"
+    )
     board.add_argument("--format", choices=["table", "csv", "markdown", "json"], default="table")
     add_store_options(board)
     board.set_defaults(handler=_command_leaderboard)

@@ -407,15 +407,15 @@ def _log_unit(context: _Context, unit: Unit, record: UnitRecord) -> str:
 
 
 def _tags(suite: Suite, unit: Unit, stage: str) -> dict[str, str]:
-    from study.tracking import TAG_DATASET, TAG_MODEL
+    from study.tracking import TAG_DATASET, TAG_MODEL, TAG_STAGE, TAG_SUITE
 
     return {
-        "suite": suite.name,
+        TAG_SUITE: suite.name,
         "dataset": unit.dataset.label,
         "model": unit.label,
         "outer_fold": str(unit.outer_fold),
         "repeat": str(unit.repeat),
-        "stage": stage,
+        TAG_STAGE: stage,
         TAG_DATASET: unit.dataset.label,
         TAG_MODEL: unit.model,
     }

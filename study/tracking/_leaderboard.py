@@ -21,7 +21,9 @@ from study.tracking._tags import (
     TAG_MODEL,
     TAG_PARENT,
     TAG_ROLE,
+    TAG_STAGE,
     TAG_STUDY,
+    TAG_SUITE,
 )
 from study.tracking.payload import std_key
 
@@ -36,6 +38,7 @@ __all__ = [
     "export_best",
     "format_frame",
     "study_trials",
+    "suite_finals",
 ]
 
 Format = Literal["table", "csv", "markdown", "json"]
@@ -112,17 +115,105 @@ def study_trials(uri: str, study: str) -> pd.DataFrame:
     ]
 
 
-def best_per_model(uri: str, *, dataset: str | None = None) -> pd.DataFrame:
-    """The best trial for each (dataset, model) across all studies in the store."""
-    tidy = _tidy(_search(uri))
+def best_per_model(
+    uri: str, *, dataset: str | None = None, suite: str | None = None, params: bool = False
+) -> pd.DataFrame:
+    """The best trial for each (dataset, model) across the studies in the store.
+
+    By default the studies a user ran (``run``); with ``suite``, the studies of that suite
+    instead (one per dataset x model x outer fold, their datasets under the suite's
+    labels). Each row says the study's budget (trials x inner folds x epochs); with
+    ``params``, the winning trial's parameters as JSON.
+    """
+    client = client_for(uri)
+    parents = {run.info.run_id: run for run in _study_parents(client)}
+    if suite is not None:
+        known = sorted(
+            {p.data.tags[TAG_SUITE] for p in parents.values() if TAG_SUITE in p.data.tags}
+        )
+        if suite not in known:
+            raise ValueError(
+                f"no suite named {suite!r} at {uri}; known: {', '.join(known) or 'none'}"
+            )
+    runs = [
+        run
+        for run in _search(uri)
+        if (parent := parents.get(run.data.tags.get(TAG_PARENT, ""))) is not None
+        and parent.data.tags.get(TAG_SUITE) == suite
+    ]
+    tidy = _tidy(runs)
     if dataset is not None:
         tidy = tidy[tidy["dataset"] == dataset]
     tidy = tidy[tidy["status"] != "FAILED"]
     best = [_rank(group).iloc[:1] for _, group in tidy.groupby(["dataset", "model"], sort=True)]
+    columns = ["dataset", "model", "metric", "value", "std", "budget", "study", "trial", "run_id"]
     if not best:
-        return tidy.iloc[:0]
-    columns = ["dataset", "model", "metric", "value", "std", "study", "trial", "run_id"]
-    return pd.concat(best, ignore_index=True)[columns]
+        return tidy.iloc[:0].assign(budget=[])[columns]
+    frame = pd.concat(best, ignore_index=True)
+    by_id = {run.info.run_id: run for run in runs}
+    frame["budget"] = [_budget(parents[by_id[r].data.tags[TAG_PARENT]]) for r in frame["run_id"]]
+    if params:
+        frame["params"] = [
+            json.dumps(dict(sorted(by_id[r].data.params.items())), separators=(",", ":"))
+            for r in frame["run_id"]
+        ]
+        columns.append("params")
+    return frame[columns]
+
+
+def suite_finals(uri: str, suite: str, *, dataset: str | None = None) -> pd.DataFrame:
+    """A suite's retrained models and references scored on the outer-test rows: per
+    (dataset, row) the mean and std of the primary test metric over its outer folds (and
+    repeats), best first within each dataset. ``suite report`` tests the differences."""
+    from actmix.metrics import get_metric
+
+    client = client_for(uri)
+    experiment = client.get_experiment_by_name(suite)
+    runs = (
+        []
+        if experiment is None
+        else search_all_runs(client, [experiment.experiment_id], f"tags.`{TAG_SUITE}` = '{suite}'")
+    )
+    runs = [run for run in runs if run.data.tags.get(TAG_STAGE) in ("final", "reference")]
+    if not runs:
+        raise ValueError(f"no final or reference runs of a suite named {suite!r} at {uri}")
+    rows = []
+    for run in runs:
+        tags, metrics = run.data.tags, run.data.metrics
+        # the primary metric comes first among a task's metrics: RMSE, else accuracy
+        key = next((k for k in ("test_rmse_mean", "test_accuracy_mean") if k in metrics), None)
+        if key is None:
+            continue
+        rows.append(
+            {
+                "dataset": tags.get("dataset"),
+                "model": tags.get("model"),
+                "stage": tags[TAG_STAGE],
+                "metric": key.removesuffix("_mean"),
+                "value": float(metrics[key]),
+            }
+        )
+    table = pd.DataFrame(rows)
+    if dataset is not None:
+        table = table[table["dataset"] == dataset]
+    grouped = table.groupby(["dataset", "model", "stage", "metric"], sort=True)["value"]
+    frame = grouped.agg(value="mean", std="std", outer_folds="count").reset_index()
+    ordered = []
+    for _, group in frame.groupby("dataset", sort=True):
+        lower = get_metric(group["metric"].iloc[0].removeprefix("test_")).direction == "minimize"
+        ordered.append(group.sort_values("value", ascending=lower, kind="stable"))
+    return pd.concat(ordered, ignore_index=True)
+
+
+def _study_parents(client: MlflowClient) -> list[Run]:
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return search_all_runs(client, experiments, f"tags.`{TAG_ROLE}` = 'study'")
+
+
+def _budget(parent: Run) -> str:
+    """``trials x folds x epochs`` of a study, from its parent run's params."""
+    found = parent.data.params
+    return "x".join(found.get(name, "?") for name in ("trials", "folds", "epochs"))
 
 
 def format_frame(frame: pd.DataFrame, fmt: Format = "table") -> str:

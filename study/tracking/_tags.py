@@ -23,8 +23,10 @@ __all__ = [
     "TAG_RESUMED_FROM_EPOCH",
     "TAG_RETRIES",
     "TAG_ROLE",
+    "TAG_STAGE",
     "TAG_STOPPED_EARLY",
     "TAG_STUDY",
+    "TAG_SUITE",
     "TAG_TRIAL_ID",
     "TAG_TRIAL_INDEX",
     "Mode",
@@ -42,6 +44,9 @@ TAG_MODE: Final = "actmix.mode"  # a Mode
 TAG_TRIAL_ID: Final = "trial_id"  # Tune's id: a restored study finds its runs by it
 TAG_TRIAL_INDEX: Final = "actmix.trial_index"  # 0-based creation order (0: the baseline)
 TAG_PARENT: Final = "mlflow.parentRunId"
+# runs of a suite: its name, and the stage of the run (study parent, final or reference)
+TAG_SUITE: Final = "suite"
+TAG_STAGE: Final = "stage"
 
 
 def trial_run_name(index: int) -> str:

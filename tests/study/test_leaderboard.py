@@ -17,13 +17,17 @@ from study.tracking import (
     TAG_MODEL,
     TAG_PARENT,
     TAG_ROLE,
+    TAG_STAGE,
     TAG_STUDY,
+    TAG_SUITE,
     best_per_model,
     client_for,
     export_best,
     format_frame,
+    log_finished_run,
     open_study_run,
     study_trials,
+    suite_finals,
 )
 
 # study -> (dataset, model, objective, mode, trials as (name, status, value or None))
@@ -68,7 +72,18 @@ STUDIES: dict[str, tuple[str, str, str, str, list[tuple[str, str, float | None]]
         ],
     ),
     "wine-relu": ("wine", "relu", "val_rmse_mean", "min", [("trial-0000", "KILLED", 0.7)]),
+    # a suite's study (5 epochs, its dataset under the suite's label): not a user's study
+    "tiny-plant-actmix-outer0": (
+        "plant",
+        "actmix",
+        "val_rmse_mean",
+        "min",
+        [("trial-0000", "FINISHED", 2.0), ("trial-0001", "FINISHED", 2.5)],
+    ),
 }
+SUITE_STUDY = "tiny-plant-actmix-outer0"
+# the suite's retrained models and references: (label, stage, test RMSE per outer fold)
+FINALS = [("actmix", "final", [3.0, 3.4]), ("relu-default", "reference", [2.9, 3.1])]
 
 
 # a trial's config.yaml holds its whole config; the schedule part is what export-best reads
@@ -105,20 +120,35 @@ def uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = client_for(uri)
     for study, (dataset, *_, trials) in STUDIES.items():
+        suite = study == SUITE_STUDY
         experiment_id, parent = open_study_run(
             uri,
             study,
+            experiment="tiny" if suite else None,
             artifact_location=(root / study).as_uri(),
             params={
                 "dataset": f"uci:{dataset}",
                 "split_seed": 7,
                 "target": "PE",
                 "task": "regression",
+                "trials": len(trials),
+                "folds": 2 if suite else 5,
+                "epochs": 5 if suite else 40,
             },
-            tags={},
+            tags={TAG_SUITE: "tiny", TAG_STAGE: "study"} if suite else {},
         )
         for name, status, value in trials:
             _trial_run(client, experiment_id, parent, study, name, status, value)
+    for label, stage, values in FINALS:
+        for fold, value in enumerate(values):
+            log_finished_run(
+                uri,
+                "tiny",
+                run_name=f"plant-{label}-outer{fold}",
+                tags={TAG_SUITE: "tiny", TAG_STAGE: stage, "dataset": "plant", "model": label},
+                params={"outer_fold": fold},
+                metrics={"test_rmse_mean": value, "val_rmse_mean": 1.0},
+            )
     return uri
 
 
@@ -153,6 +183,32 @@ def test_best_per_model_spans_studies_and_skips_failed_runs(uri: str) -> None:
         ("wine", "relu"): ("wine-relu", "trial-0000", 0.7),
     }
     assert list(best_per_model(uri, dataset="adult")["model"]) == ["actmix"]
+    # each row says what its study could spend: trials x inner folds x epochs
+    assert list(frame["budget"]) == ["3x5x40", "6x5x40", "2x5x40", "1x5x40"]
+
+
+def test_a_suites_studies_are_apart_from_the_users_and_shown_on_request(uri: str) -> None:
+    assert "plant" not in set(best_per_model(uri)["dataset"])  # the suite's label
+    frame = best_per_model(uri, suite="tiny", params=True)
+    assert [(r.dataset, r.study, r.trial, r.budget) for r in frame.itertuples()] == [
+        ("plant", SUITE_STUDY, "trial-0000", "2x2x5")
+    ]
+    assert json.loads(frame["params"].iloc[0]) == {}  # the hand-made runs have none
+    with pytest.raises(ValueError, match=r"no suite named 'nope'.*known: tiny"):
+        best_per_model(uri, suite="nope")
+
+
+def test_a_suites_final_stage_ranks_its_rows_on_the_outer_test_rows(uri: str) -> None:
+    frame = suite_finals(uri, "tiny")
+    rows = [(r.model, r.stage, r.metric, r.outer_folds) for r in frame.itertuples()]
+    assert rows == [
+        ("relu-default", "reference", "test_rmse", 2),
+        ("actmix", "final", "test_rmse", 2),
+    ]
+    assert list(frame["value"]) == pytest.approx([3.0, 3.2])
+    assert frame["std"].iloc[1] == pytest.approx(0.2828427)
+    with pytest.raises(ValueError, match="no final or reference runs of a suite named 'x'"):
+        suite_finals(uri, "x")
 
 
 def test_export_best_takes_the_best_finished_trial_with_its_provenance(
@@ -190,3 +246,22 @@ def test_formats_carry_the_same_rows(uri: str) -> None:
     assert markdown[0].startswith("| rank | trial | status")
     assert len(markdown) == 2 + len(frame)
     assert format_frame(frame, "csv").splitlines()[1].startswith("1,trial-0001,FINISHED")
+
+
+def test_the_leaderboard_command_takes_suite_stage_and_params(uri: str, capsys) -> None:
+    from study.cli import main
+
+    assert main(["leaderboard", "--tracking-uri", uri, "--suite", "tiny", "--stage", "final"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("relu-default") < out.index("actmix") and "reference" in out
+    assert main(["leaderboard", "--tracking-uri", uri, "--format", "json", "--params"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {row["study"] for row in rows} == {
+        "adult-actmix",
+        "plant-actmix",
+        "plant-relu",
+        "wine-relu",
+    }
+    assert all("params" in row and "budget" in row for row in rows)
+    assert main(["leaderboard", "--tracking-uri", uri, "--stage", "final"]) == 2
+    assert "--stage final needs --suite NAME" in capsys.readouterr().err
