@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 # the test and lint tools, pinned in pyproject.toml: only `make test`, `test-fast` and
 # `lint` need them, and a new release of one cannot turn them red
 $(VENV)/.dev-installed: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install -e '.[dev]'
+	$(BIN)/pip install -e '.[dev,dashboard]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -16,7 +16,7 @@ from typing import Any
 
 from study.commands import add_study_commands, add_suite_commands
 from study.request import RequestError
-from study.store import add_store_options, environment_tracking_uri, tracking_uri
+from study.store import DEFAULT_STORE, add_store_options, environment_tracking_uri, tracking_uri
 from study.system import EXIT_INTERRUPTED, sigterm_interrupts
 
 __all__ = ["main"]
@@ -210,6 +210,47 @@ def _add_ui_command(commands) -> None:
     ui.set_defaults(handler=_command_ui)
 
 
+def _command_dashboard(args: argparse.Namespace) -> int:
+    from study.commands import serve_optuna_dashboard
+    from study.store import default_store_uris, store_folder
+
+    if args.optuna_storage:
+        storage = args.optuna_storage
+    else:
+        folder = store_folder(args.store)
+        if not (folder / "optuna.db").is_file():
+            raise ValueError(
+                f"no Optuna storage at {folder / 'optuna.db'}: run a study first, or give "
+                "--store or --optuna-storage"
+            )
+        storage = default_store_uris(folder)[1]
+    print(
+        f"optuna-dashboard at http://{args.host}:{args.port} (storage {storage}); Ctrl-C stops it",
+        flush=True,
+    )
+    return serve_optuna_dashboard(storage, host=args.host, port=args.port)
+
+
+def _add_dashboard_command(commands) -> None:
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="serve optuna-dashboard over the studies' Optuna storage (optional extra)",
+        epilog=(
+            "examples:\n  actmix-study dashboard\n"
+            "  actmix-study dashboard --store runs --port 8081\n"
+            "needs the extra: pip install 'actmix-study[dashboard]'"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dashboard.add_argument(
+        "--store", default=DEFAULT_STORE, help=f"folder of the local stores ({DEFAULT_STORE})"
+    )
+    dashboard.add_argument("--optuna-storage", help="any Optuna RDB URL instead of the store's")
+    dashboard.add_argument("--port", type=int, default=8080)
+    dashboard.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    dashboard.set_defaults(handler=_command_dashboard)
+
+
 def _version() -> str:
     from importlib import metadata
 
@@ -280,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_study_commands(commands)
     add_suite_commands(commands)
     _add_ui_command(commands)
+    _add_dashboard_command(commands)
     from study.commands import add_analysis_commands
 
     add_analysis_commands(commands)

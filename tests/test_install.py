@@ -30,7 +30,7 @@ def test_make_study_installs_no_test_tools_and_make_test_does():
     # the study's hints name `actmix-study`, which is on PATH only in the activated .venv
     assert "source .venv/bin/activate" in study
     for target in ("test", "test-fast", "lint"):
-        assert "pip install -e '.[dev]'" in _dry_run(target), target
+        assert "pip install -e '.[dev,dashboard]'" in _dry_run(target), target
 
 
 def test_a_python_without_venv_gets_a_one_line_hint(tmp_path):

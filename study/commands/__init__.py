@@ -13,9 +13,10 @@ from study.commands._study import (
     print_outcome,
 )
 from study.commands._suite import add_suite_commands
-from study.commands._ui import serve_mlflow_ui
+from study.commands._ui import DASHBOARD_HINT, serve_mlflow_ui, serve_optuna_dashboard
 
 __all__ = [
+    "DASHBOARD_HINT",
     "EXIT_NO_TRIAL",
     "add_analysis_commands",
     "add_study_commands",
@@ -23,4 +24,5 @@ __all__ = [
     "print_interrupted",
     "print_outcome",
     "serve_mlflow_ui",
+    "serve_optuna_dashboard",
 ]

@@ -1,6 +1,7 @@
-"""The MLflow server behind ``actmix-study ui``, which never outlives the command.
+"""The servers behind ``actmix-study ui`` (MLflow) and ``dashboard`` (optuna-dashboard),
+which never outlive the command.
 
-``mlflow server`` runs uvicorn as a child of its own, so the server is a process tree.
+``mlflow server`` runs uvicorn as a child of its own, so a server is a process tree.
 The tree gets its own process group, started and ended by a small supervisor (this
 module run with ``python -m``). The command stops the supervisor when it exits; when it
 dies without a chance to (SIGKILL), the kernel sends the supervisor SIGTERM instead
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 
 from study.system import die_with_parent
 
-__all__ = ["serve_mlflow_ui"]
+__all__ = ["DASHBOARD_HINT", "serve_mlflow_ui", "serve_optuna_dashboard"]
 
 STOP_GRACE_SECONDS = 30.0
 
@@ -46,6 +47,29 @@ def serve_mlflow_ui(uri: str, *, host: str, port: int) -> int:
     # MLflow's job execution (GenAI jobs, trace roll-ups) serves nothing a study shows and
     # would add seven consumer processes to the tree
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    return _serve(server, env)
+
+
+DASHBOARD_HINT = "pip install 'actmix-study[dashboard]' (or pip install optuna-dashboard)"
+
+
+def serve_optuna_dashboard(storage: str, *, host: str, port: int) -> int:
+    """Serve optuna-dashboard over the Optuna ``storage`` until interrupted."""
+    from importlib.metadata import entry_points
+
+    found = list(entry_points(group="console_scripts", name="optuna-dashboard"))
+    if not found:
+        raise ValueError(f"optuna-dashboard is not installed: {DASHBOARD_HINT}")
+    # its console script, as the package declares it, run by this interpreter (the
+    # package has no __main__, and its script may not be on PATH)
+    module, _, function = found[0].value.partition(":")
+    code = f"import sys; from {module} import {function} as main; sys.exit(main())"
+    server = [sys.executable, "-c", code, storage, "--host", host, "--port", str(port)]
+    return _serve(server, dict(os.environ))
+
+
+def _serve(server: list[str], env: dict[str, str]) -> int:
+    """Run ``server`` under the supervisor until interrupted; 0, or its exit code."""
     # lists, never shell strings: user paths are not interpolated; a session of its own,
     # so a terminal's Ctrl-C reaches only this command, which then stops the supervisor
     supervisor = subprocess.Popen(
