@@ -13,5 +13,7 @@ The arrow goes down this list (a room imports only rooms above it; ``commands`` 
 - ``study.run``: one study, from plan to summary (search, trainables, runner, resume);
 - ``study.suite``: nested-CV suites (suite file, units and their records, runner, workers);
 - ``study.report``: study and suite reports (JSON, HTML, Markdown, figures);
-- ``study.commands``: the subcommands; ``study.cli``: the parser and ``main``.
+- ``study.commands``: the subcommands; ``study.cli``: the parser and ``main``;
+- ``study.api``: the Python API a notebook imports (run a study, load its trials, read a
+  suite's report).
 """
