@@ -341,6 +341,7 @@ def plot_fold_scores(
     axis.set_xlabel("outer fold (1-based)")
     axis.set_ylabel(f"test {metric}")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
+    # beside the axes, not over the lines it names
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     axis.set_title(title)
     return figure

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-__all__ = ["escape", "fixed", "hours", "html_table", "number", "p_value"]
+__all__ = ["escape", "fixed", "hours", "html_table", "number", "p_value", "plural"]
 
 MISSING = "-"
 
@@ -43,6 +43,11 @@ def p_value(value: Any, *, significant: bool = False, floor: bool = False) -> st
     if value is None:
         return MISSING
     return f"{number(value, 3)}{' *' if significant else ''}{' (floor)' if floor else ''}"
+
+
+def plural(count: int, word: str) -> str:
+    """``1 dataset``, ``3 datasets``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def hours(seconds: float) -> str:

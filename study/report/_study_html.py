@@ -21,6 +21,7 @@ from actmix.plots import (
     save_figure,
 )
 from study.report._render import escape as _e
+from study.report._render import fixed as _fixed
 from study.report._render import html_table as _table
 from study.report._render import number as _number
 from study.report._study import RESULT_FILES, Comparison, FinalRun, Report, StudyHistory
@@ -110,7 +111,7 @@ def _comparisons(comparisons: list[Comparison]) -> str:
                 f"{_e(c.reference.model)} vs <b>{_e(c.other_model)}</b>",
                 _e(test.test) if test else "",
                 str(test.n) if test else "",
-                _number(test.mean_difference) if test else "",
+                _fixed(test.mean_difference) if test else "",
                 f"{test.wins} / {test.losses} / {test.ties}" if test else "",
                 _optional(test.statistic, 1) if test else "",
                 _optional(test.p_value) if test else "",
@@ -152,8 +153,21 @@ def _dataset_section(report: Report, dataset: str, figures: _Figures) -> str:
         )
         parts.append(_comparisons(comparisons))
     else:
-        parts.append('<p class="note">No actmix final run on this dataset, so no paired tests.</p>')
+        parts.append(f'<p class="note">No paired tests: {_e(_why_untested(runs))}.</p>')
     return "\n".join(parts)
+
+
+def _why_untested(runs: list[FinalRun]) -> str:
+    """Why a dataset's final runs gave no comparison (the reference model is actmix)."""
+    models = {run.model for run in runs}
+    if "actmix" not in models:
+        return "no actmix final run on this dataset to compare the others with"
+    if models == {"actmix"}:
+        return "only actmix has final runs on this dataset, so there is nothing to compare"
+    return (
+        "no other model has a final run on the same folds and data (splits fingerprint) "
+        "as the latest actmix run; rerun them with its splits (cv --splits)"
+    )
 
 
 def _ranks(report: Report, figures: _Figures) -> str:
@@ -192,8 +206,9 @@ def _study_section(report: Report, history: StudyHistory, figures: _Figures) -> 
     if history.states:
         states = ", ".join(f"{count} {state.lower()}" for state, count in history.states.items())
         parts.append(
-            f"<p>Optuna trials: {_e(states)}; objective {_e(history.objective)}. Trials "
-            "stopped early by ASHA count as complete, with their last reported value.</p>"
+            f"<p>Optuna trials: {_e(states)}; objective {_e(history.objective)}. The "
+            "history and the importances use the complete trials; pruned ones (stopped early "
+            "by ASHA) are left out, their last value being from fewer epochs.</p>"
         )
     if history.numbers:
         figure = plot_optimisation_history(

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from study.report._render import escape, fixed, html_table, number, p_value
+from study.report._render import escape, fixed, html_table, number, p_value, plural
 from study.report._suite import SuiteReport, build_suite_report
 from study.report._suite_markdown import BEGIN, END, render_markdown, replace_block
 from study.store import DEFAULT_STORE
@@ -79,7 +79,7 @@ def _figures(report: SuiteReport, out: Path) -> dict[str, Path]:
             ranks.mean_ranks,
             ranks.critical_difference,
             title=f"{report.suite.name}: tuned models' mean ranks over "
-            f"{len(ranks.dataset_ranks)} datasets",
+            f"{plural(len(ranks.dataset_ranks), 'dataset')}",
         )
         figures["critical_difference"] = save_figure(figure, out / "critical_difference.png")
     else:  # a diagram left from an earlier rendering would contradict this one
@@ -104,7 +104,8 @@ def _figures(report: SuiteReport, out: Path) -> dict[str, Path]:
             title=f"{dataset}: outer-fold test {metric} (mean over seeds)",
         )
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # folds have no halves
-        axis.legend(fontsize=7, ncol=2)
+        # beside the axes, not over the lines it names
+        axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
         figures[f"folds_{dataset}"] = save_figure(figure, out / f"folds_{dataset}.png")
     return figures
 

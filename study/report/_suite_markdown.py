@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from study.report._render import fixed as _fixed
-from study.report._render import hours
+from study.report._render import hours, plural
 from study.report._render import number as _number
 from study.report._render import p_value as _pv
 
@@ -108,9 +108,9 @@ def _ranks_section(report: dict[str, Any], figures: str) -> list[str]:
     references = ", ".join(
         f"{label} {rank:.2f}" for label, rank in ranks.get("references", {}).items()
     )
+    datasets = plural(len(ranks["dataset_ranks"]), "dataset")
     lines = [
-        f"**Mean ranks of the tuned models across {len(ranks['dataset_ranks'])} datasets** "
-        "(1 = best)",
+        f"**Mean ranks of the tuned models across {datasets}** (1 = best)",
         "",
         "| model | mean rank |",
         "|---|---|",

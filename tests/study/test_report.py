@@ -296,3 +296,27 @@ def test_result_files_are_ordered_by_time_not_by_test_score(tmp_path):
     assert comparison["reference"] == paths[0]
     assert comparison["test"]["mean_difference"] == pytest.approx(0.25)
     assert comparison["test"]["better"] == "b"
+
+
+def test_the_page_says_why_a_dataset_has_no_paired_tests_and_what_pruned_trials_are(report):
+    from study.report._study_html import _why_untested
+
+    out, _ = report
+    page = (out / "report.html").read_text()
+    # s1's Optuna trials are all complete: the page does not call pruned trials complete
+    assert "count as complete" not in page
+    assert "pruned ones (stopped early by ASHA) are left out" in page
+
+    class Run:  # what _why_untested reads of a FinalRun
+        def __init__(self, model: str) -> None:
+            self.model = model
+
+    assert "no actmix final run" in _why_untested([Run("relu")])
+    assert "only actmix has final runs" in _why_untested([Run("actmix"), Run("actmix")])
+    assert "same folds and data" in _why_untested([Run("actmix"), Run("relu")])
+
+
+def test_counts_read_as_words():
+    from study.report._render import plural
+
+    assert (plural(1, "dataset"), plural(3, "dataset")) == ("1 dataset", "3 datasets")
