@@ -191,6 +191,11 @@ def _fit_network(
         if record.checkpoint is not None:
             state = {"fit": record.checkpoint, "pruned": sorted(run.pruned), "alive": alive}
         metrics = {payload.EPOCH: epoch, run.key: _best(slots, run.key, run.mode)}
+        if run.settings.threads is not None:
+            count = run.settings.threads.update()
+            for slot in slots:
+                if slot is not None:
+                    slot[payload.THREADS] = count
         report({**metrics, payload.PACK: slots}, state, _STATE_FILE)
         survivors = [c for c in alive if c not in run.pruned]
         going_on = any(record.active[k] for c in survivors for k in members_of[c])

@@ -10,6 +10,7 @@ per-fold scores, epochs run and diverged members. Test rows are never scored her
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import json
 import math
@@ -33,6 +34,7 @@ from actmix.trainer import EpochRecord, fit
 from actmix.types import Dataset, Task
 from actmix.xgb import fit_xgboost_fold
 from study.run._rungs import RungSpec
+from study.run._threads import ThreadShare
 from study.space import SearchSpace, config_from_sample
 from study.tracking import Mode, payload, with_rendered_artifacts
 
@@ -69,6 +71,8 @@ class StudySettings:
     outer_fold: int | None = None
     # packed studies: ASHA's rungs, shared by every pack (None: no early stopping by rungs)
     rungs: RungSpec | None = None
+    # set inside a trial: its torch threads, following the node's free CPUs each epoch
+    threads: ThreadShare | None = None
 
 
 def objective_name(task: Task) -> tuple[str, Mode]:
@@ -156,6 +160,7 @@ def train_trial(config: dict[str, Any], settings: StudySettings) -> None:
     context = tune.get_context()
     cpus = context.get_trial_resources().required_resources.get("CPU", 1)
     torch.set_num_threads(max(1, int(cpus)))
+    settings = dataclasses.replace(settings, threads=ThreadShare(int(cpus)))
 
     dataset, splits, fold_arrays = _prepared(settings)
     if payload.is_pack(config):
@@ -218,6 +223,8 @@ def _train_mlp(config: RunConfig, settings: StudySettings, dataset: Dataset, fol
 
     def on_epoch(_epoch: int, record: EpochRecord) -> None:
         metrics = {**epoch_metrics(record, members, dataset.task), **pending}
+        if settings.threads is not None:
+            metrics[payload.THREADS] = settings.threads.update()
         pending.clear()
         report(metrics, record.checkpoint, _STATE_FILE)
 

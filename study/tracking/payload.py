@@ -45,6 +45,7 @@ __all__ = [
     "PRUNED",
     "RESUMED_FROM_EPOCH",
     "TEMPERATURE",
+    "THREADS",
     "TRAIN_LOSS",
     "FinalReport",
     "fold_score_key",
@@ -63,11 +64,12 @@ TEMPERATURE: Final = "temperature"
 ENTROPY: Final = "entropy"
 LR: Final = "lr"
 MEMBERS_TRAINING: Final = "members_training"  # members not yet stopped early or diverged
+THREADS: Final = "threads"  # torch threads the trial trains with (they follow free CPUs)
 BEST_ITERATION: Final = "best_iteration"  # xgboost: of the last (fold, seed) fit
 
 # per-epoch values worth a curve in MLflow (besides every numeric val_* key)
 CURVE_METRICS: Final = frozenset(
-    {TRAIN_LOSS, TEMPERATURE, ENTROPY, LR, MEMBERS_TRAINING, BEST_ITERATION}
+    {TRAIN_LOSS, TEMPERATURE, ENTROPY, LR, MEMBERS_TRAINING, BEST_ITERATION, THREADS}
 )
 
 # --- packed trials (``run --pack K``) -------------------------------------------------------

@@ -358,3 +358,23 @@ def test_resume_from_a_checkpoint_continues_exactly(tmp_path):
     assert result.history[0].epoch == 3
     assert result.history == straight_result.history[3:]
     assert result.members == straight_result.members
+
+
+@pytest.mark.parametrize("activation", ["actmix", "relu"])
+def test_training_is_the_same_bit_for_bit_with_any_number_of_threads(activation):
+    """A study's trials take free CPUs as extra threads (study.run._threads): that must
+    change time only. Wide layers and big batches, so the threaded kernels are the ones used."""
+    members = _regression_members([600, 500])
+    config = TrainConfig(epochs=2, batch_size=256, patience=5)
+    previous = torch.get_num_threads()
+    states = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            model = MLP(3, 1, (256, 256), activation, dropout=0.1, members=2, seed=[1, 2])
+            fit(model, members, config, task="regression", device="cpu")
+            states.append(model.state_dict())
+    finally:
+        torch.set_num_threads(previous)
+    for name, tensor in states[0].items():
+        assert torch.equal(tensor, states[1][name]), name

@@ -270,6 +270,9 @@ def test_a_packed_study_keeps_every_configuration_its_own_trial_and_asha_spans_p
                     stopped.add(trial.number)
     assert stopped == {t.number for t in trials if t.state.name == "PRUNED"}
     assert set(rung_records(spec)[1.0]) == set(range(6))
+    # one pack at a time on 2 CPUs: it took the free one as a second thread, from epoch 2
+    history = client.get_metric_history(runs["trial-0000"].info.run_id, "threads")
+    assert [m.value for m in sorted(history, key=lambda m: m.step)][:2] == [1, 2]
 
 
 def test_xgboost_study(local_ray, tmp_path):  # noqa: ARG001
