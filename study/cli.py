@@ -16,12 +16,22 @@ from typing import Any
 
 from study.commands import add_study_commands, add_suite_commands
 from study.request import RequestError
-from study.store import DEFAULT_STORE, add_store_options, environment_tracking_uri, tracking_uri
+from study.store import (
+    DEFAULT_STORE,
+    LowDiskSpace,
+    add_store_options,
+    disk_full_error,
+    environment_tracking_uri,
+    free_bytes,
+    megabytes,
+    tracking_uri,
+)
 from study.system import EXIT_INTERRUPTED, sigterm_interrupts
 
 __all__ = ["main"]
 
 EXIT_USAGE = 2
+EXIT_FAILED = 1  # the command could not finish (a full disk)
 
 
 class UsageError(ValueError):
@@ -370,6 +380,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("actmix-study: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except LowDiskSpace as error:
+        print(f"actmix-study: error: {error.strerror}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as error:
+        if not disk_full_error(error):
+            raise
+        # the libraries' own chained tracebacks say it in hundreds of lines
+        where = (
+            f" (store {args.store}: {megabytes(free_bytes(args.store))} free)"
+            if getattr(args, "store", None)
+            else ""
+        )
+        print(
+            f"actmix-study: error: the disk is full{where}; free space, then rerun or "
+            "resume: finished work is kept",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

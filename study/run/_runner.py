@@ -22,6 +22,7 @@ from typing import Any
 from actmix.config import XGBOOST, RunConfig, run_config_to_dict
 from study.request import StudyRequest
 from study.run._adapters import RelocatableSearchGenerator
+from study.run._disk import DiskGuard
 from study.run._manifest import RECORDED_ADDRESS, moved_from, resume_plan, write_manifest
 from study.run._plan import StudyPlan, make_plan
 from study.run._run_params import study_params
@@ -34,7 +35,14 @@ from study.run._search import (
 )
 from study.run._trainables import train_trial
 from study.space import SearchSpace, config_from_sample
-from study.store import DEFAULT_STORE, relocate_mlflow_artifacts, relocated, store_flags, store_lock
+from study.store import (
+    DEFAULT_STORE,
+    check_free_space,
+    relocate_mlflow_artifacts,
+    relocated,
+    store_flags,
+    store_lock,
+)
 from study.system import StudyInterrupted, apply_environment_defaults, stop_signals
 from study.tracking import (
     TAG_DATASET,
@@ -205,7 +213,12 @@ def _tuner(plan: StudyPlan, experiment_id: str, parent_run_id: str, report: Call
         run_config=tune.RunConfig(
             name=plan.name,
             storage_path=str(plan.ray_path),
-            callbacks=[logger, JsonLoggerCallback(), CSVLoggerCallback()],
+            callbacks=[
+                logger,
+                DiskGuard(str(plan.store)),
+                JsonLoggerCallback(),
+                CSVLoggerCallback(),
+            ],
             failure_config=tune.FailureConfig(max_failures=request.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             verbose=0,
@@ -334,6 +347,7 @@ def run_study(
             f"`actmix-study resume {plan.name}{store_flags(store=request.store)}` "
             "or choose another --name"
         )
+    check_free_space(plan.store)
     started_ray = start_ray(request.address)
     try:
         _check_resources(request)
@@ -412,6 +426,7 @@ def _resume(
 
     name, request = plan.name, plan.request
     path = plan.ray_path / plan.name
+    check_free_space(plan.store)
     started_ray = start_ray(request.address)
     try:
         _check_resources(request)

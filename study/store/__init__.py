@@ -23,17 +23,33 @@ from study.store._paths import (
     tracking_uri,
 )
 from study.store._relocation import relocate, relocate_mlflow_artifacts, relocated
+from study.store._space import (
+    START_FLOOR,
+    STOP_FLOOR,
+    LowDiskSpace,
+    check_free_space,
+    disk_full_error,
+    free_bytes,
+    megabytes,
+)
 
 __all__ = [
     "DEFAULT_STORE",
+    "START_FLOOR",
+    "STOP_FLOOR",
     "TRACKING_URI_VARIABLE",
+    "LowDiskSpace",
     "add_store_options",
+    "check_free_space",
     "check_optuna_storage",
     "check_writable_file",
     "check_writable_folder",
     "default_store_uris",
+    "disk_full_error",
     "environment_tracking_uri",
+    "free_bytes",
     "manifest_path",
+    "megabytes",
     "relocate",
     "relocate_mlflow_artifacts",
     "relocated",

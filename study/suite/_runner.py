@@ -403,6 +403,7 @@ def _log_unit(context: _Context, unit: Unit, record: UnitRecord) -> str:
             if key.startswith(("test_", "val_"))
         },
         artifact_location=context.artifacts,
+        replace=True,  # a unit redone after a failed write keeps one run
     )
 
 

@@ -12,6 +12,7 @@ from study.system._interrupts import (
     EXIT_INTERRUPTED,
     StopSignal,
     StudyInterrupted,
+    request_stop,
     sigterm_interrupts,
     stop_signals,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "local_gpu_count",
     "parse_yaml",
     "provenance",
+    "request_stop",
     "shorten",
     "sigterm_interrupts",
     "stop_signals",

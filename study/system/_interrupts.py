@@ -25,6 +25,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "StopSignal",
     "StudyInterrupted",
+    "request_stop",
     "sigterm_interrupts",
     "stop_signals",
 ]
@@ -50,6 +51,19 @@ class StopSignal:
     name: str | None = None
 
 
+# the graceful stops of the stop_signals blocks running now (innermost last)
+_STOPS: list[Callable[[str, FrameType | None], None]] = []
+
+
+def request_stop(reason: str) -> bool:
+    """Stop the running study as a Ctrl-C would (state saved, resumable), ``reason`` taking
+    the signal's place in what it says; False when no study runs in this thread."""
+    if not _STOPS or threading.current_thread() is not threading.main_thread():
+        return False
+    _STOPS[-1](reason, None)
+    return True
+
+
 @contextmanager
 def stop_signals() -> Iterator[StopSignal]:
     """Catch SIGINT and SIGTERM around ``Tuner.fit()``; see the module docstring."""
@@ -62,8 +76,8 @@ def stop_signals() -> Iterator[StopSignal]:
     previous_usr1 = signal.signal(signal.SIGUSR1, signal.SIG_DFL)
     previous_tune = os.environ.get(_TUNE_SIGINT)
 
-    def on_signal(number: int, frame: FrameType | None) -> None:
-        received.name = signal.Signals(number).name
+    def stop(reason: str, frame: FrameType | None) -> None:
+        received.name = reason
         for other, handler in previous.items():
             signal.signal(other, handler)  # the next signal stops at once
         tune_stop = signal.getsignal(signal.SIGUSR1)
@@ -71,12 +85,17 @@ def stop_signals() -> Iterator[StopSignal]:
             raise KeyboardInterrupt  # Tune has not started yet: nothing to stop gracefully
         tune_stop(signal.SIGUSR1, frame)
 
+    def on_signal(number: int, frame: FrameType | None) -> None:
+        stop(signal.Signals(number).name, frame)
+
     for number in _SIGNALS:
         signal.signal(number, on_signal)
     os.environ[_TUNE_SIGINT] = "1"
+    _STOPS.append(stop)
     try:
         yield received
     finally:
+        _STOPS.remove(stop)
         for number, handler in previous.items():
             signal.signal(number, handler)
         if previous_usr1 is not None:  # None: a handler set outside Python, left as is

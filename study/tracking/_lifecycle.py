@@ -8,7 +8,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from study.tracking import payload
-from study.tracking._client import client_for, experiment_id_for, now_ms, param_text, trial_runs
+from study.tracking._client import (
+    client_for,
+    experiment_id_for,
+    now_ms,
+    param_text,
+    search_all_runs,
+    trial_runs,
+)
 from study.tracking._tags import TAG_INTERRUPTED, TAG_STOPPED_EARLY
 
 __all__ = [
@@ -68,16 +75,24 @@ def log_finished_run(
     params: Mapping[str, Any],
     metrics: Mapping[str, float],
     artifact_location: str | None = None,
+    replace: bool = False,
 ) -> str:
     """A run written whole in ``experiment`` (created if missing); its id.
 
     Non-finite metrics are left out. A write that fails ends the run FAILED (KILLED for
-    Ctrl-C), so no run is left RUNNING.
+    Ctrl-C), so no run is left RUNNING. With ``replace``, earlier runs of the same name
+    (a try that failed, say on a full disk) are deleted first, so a rerun leaves one.
     """
     from mlflow.entities import Metric, Param
 
     client = client_for(uri)
     experiment_id = experiment_id_for(client, experiment, artifact_location=artifact_location)
+    if replace:
+        quoted = run_name.replace("'", "\\'")
+        for earlier in search_all_runs(
+            client, [experiment_id], f"attributes.run_name = '{quoted}'"
+        ):
+            client.delete_run(earlier.info.run_id)
     run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
     try:
         now = now_ms()
