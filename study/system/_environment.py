@@ -45,11 +45,20 @@ QUIET_LOGGERS = (
 )
 
 
+# WARNING lines too: Tune's result grid, built at the end of fit(), reads each trial's own
+# result files, which a study never uses (its results are in MLflow), and warns "Failed
+# to fetch metrics ... FileNotFoundError" on every resume for trials whose files a killed
+# driver never wrote: ERROR and up only
+SILENT_LOGGERS = ("ray.tune.analysis.experiment_analysis",)
+
+
 def apply_environment_defaults(environ: MutableMapping[str, str] | None = None) -> None:
     """Set every ``ENVIRONMENT_DEFAULTS`` entry the user has not set (in ``os.environ``),
-    and quiet the library loggers of ``QUIET_LOGGERS``."""
+    and quiet the library loggers of ``QUIET_LOGGERS`` (and ``SILENT_LOGGERS``)."""
     target = os.environ if environ is None else environ
     for name, value in ENVIRONMENT_DEFAULTS.items():
         target.setdefault(name, value)
     for logger in QUIET_LOGGERS:
         logging.getLogger(logger).setLevel(logging.WARNING)
+    for logger in SILENT_LOGGERS:
+        logging.getLogger(logger).setLevel(logging.ERROR)

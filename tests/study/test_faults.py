@@ -133,6 +133,8 @@ def test_resume_after_the_driver_is_killed_twice(tmp_path):
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"its store moved from {old_store} to {store}" in resumed.stdout + resumed.stderr
+    # Tune's result grid misses files a killed driver never wrote: not the user's concern
+    assert "Failed to fetch metrics" not in resumed.stdout + resumed.stderr
     assert not old_store.exists()  # nothing of the study went back to the old place
 
     client, after = _children(uri, "killed")
@@ -195,6 +197,7 @@ def test_a_packed_study_resumes_after_kill_9_with_every_configuration_once(tmp_p
         timeout=600,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Failed to fetch metrics" not in resumed.stdout + resumed.stderr
     client, after = _children(uri, "packkill")
     assert sorted(r.info.run_name for r in after) == [f"trial-{i:04d}" for i in range(4)]
     assert {r.info.run_id for r in before} <= {r.info.run_id for r in after}
@@ -207,8 +210,8 @@ def test_a_packed_study_resumes_after_kill_9_with_every_configuration_once(tmp_p
         run = runs[f"trial-{trial.number:04d}"]
         expected = {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}[trial.state.name]
         assert run.info.status == expected, trial.number
-        if trial.state.name == "PRUNED":  # stopped at the rung (epoch 8), not elsewhere
-            assert max(trial.intermediate_values) == 8, trial.intermediate_values
+        if trial.state.name == "PRUNED":  # stopped at a rung (epochs 8 and 16), not elsewhere
+            assert max(trial.intermediate_values) in (8, 16), trial.intermediate_values
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_rmse_mean")]
         assert steps == sorted(set(steps)), run.info.run_name  # no epoch logged twice
         if run.info.run_id in checkpointed:
