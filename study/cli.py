@@ -203,8 +203,34 @@ def _command_ui(args: argparse.Namespace) -> int:
             "address can read and change the runs",
             file=sys.stderr,
         )
-    print(f"MLflow UI at http://{args.host}:{args.port} (store {uri}); Ctrl-C stops it", flush=True)
+    address = f"http://{args.host}:{args.port}"
+    print(f"MLflow UI at {address} (store {uri}); Ctrl-C stops it", flush=True)
+    latest = _latest_study(uri)
+    if latest is not None:
+        name, experiment_id = latest
+        print(f"latest study {name}: {address}/#/experiments/{experiment_id}/runs", flush=True)
     return serve_mlflow_ui(uri, host=args.host, port=args.port)
+
+
+def _latest_study(uri: str) -> tuple[str, str] | None:
+    """The most recently started study of the store and its experiment id, if any."""
+    from study.tracking import TAG_ROLE, TAG_STUDY, client_for, search_all_runs
+
+    try:
+        client = client_for(uri)
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        found = search_all_runs(
+            client,
+            experiments,
+            f"tags.`{TAG_ROLE}` = 'study'",
+            order_by=["attributes.start_time DESC"],
+            limit=1,
+        )
+    except Exception:  # a store the server will say more about; the URL is a courtesy
+        return None
+    if not found:
+        return None
+    return found[0].data.tags.get(TAG_STUDY, found[0].info.run_name), found[0].info.experiment_id
 
 
 def _add_ui_command(commands) -> None:

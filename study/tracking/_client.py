@@ -132,6 +132,11 @@ def param_text(value: Any) -> str:
     return text[:_PARAM_LIMIT]
 
 
+# MLflow's experiment tag for the kind of work in it (its UI picks its views by it)
+EXPERIMENT_KIND = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+
+
 def experiment_id_for(
     client: MlflowClient,
     name: str,
@@ -139,7 +144,11 @@ def experiment_id_for(
     artifact_location: str | None = None,
     tags: Mapping[str, str] | None = None,
 ) -> str:
-    """The id of experiment ``name``, created (with these settings) when it does not exist."""
+    """The id of experiment ``name``, created (with these settings) when it does not exist.
+
+    A created experiment is marked as model training (``EXPERIMENT_KIND``), so that the
+    MLflow UI opens it on its runs table rather than on its GenAI overview.
+    """
     from mlflow.exceptions import MlflowException
 
     found = client.get_experiment_by_name(name)
@@ -147,7 +156,9 @@ def experiment_id_for(
         return str(found.experiment_id)
     try:
         return client.create_experiment(
-            name, artifact_location=artifact_location, tags=dict(tags) if tags is not None else None
+            name,
+            artifact_location=artifact_location,
+            tags={EXPERIMENT_KIND: MODEL_TRAINING, **(tags or {})},
         )
     except MlflowException:
         # another driver (a suite's side-by-side worker) created it since the lookup

@@ -111,7 +111,10 @@ def test_trial_runs_appear_under_the_study_with_their_metric(
     names = sorted(run.info.run_name for run in trials)
     assert names == ["trial-0000", "trial-0001", "trial-0002"]
 
-    browser.get(f"{ui_server}/#/experiments/{experiment.experiment_id}/runs")
+    # `ui` prints where the latest study's runs are; the page it names is the runs table
+    url = f"{ui_server}/#/experiments/{experiment.experiment_id}/runs"
+    assert f"latest study browse: {url}" in (tmp_path / "ui.log").read_text()
+    browser.get(url)
     expand = wait_until(
         lambda: browser.find_elements(
             By.XPATH,

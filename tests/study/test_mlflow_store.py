@@ -43,6 +43,10 @@ def test_a_study_gets_its_own_experiment_and_a_suite_shares_one(uri: str) -> Non
     assert parent.data.params == {}
     (solo,) = study_runs(client, "solo", "study")
     assert solo.data.params == {"a": "1"} and solo.data.tags[TAG_STUDY] == "solo"
+    # marked as model training, so the MLflow UI opens them on the runs table
+    for name in ("solo", "suite"):
+        tags = client.get_experiment_by_name(name).tags
+        assert tags["mlflow.experimentKind"] == "custom_model_development", name
 
 
 def test_trial_runs_are_the_parent_runs_children_oldest_first(uri: str) -> None:
