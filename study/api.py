@@ -2,10 +2,13 @@
 
 The CLI is built on the same functions; this module names the ones worth a notebook:
 
->>> from study.api import StudyRequest, run_study, trials          # doctest: +SKIP
->>> outcome = run_study(StudyRequest(dataset="power_plant", trials=8, epochs=20))
->>> frame = trials(outcome.name)                 # one row per trial, best first
->>> frame[["trial", "value", "param.train.lr"]].head()
+.. code-block:: python
+
+    from study.api import StudyRequest, run_study, trials
+
+    outcome = run_study(StudyRequest(dataset="power_plant", trials=8, epochs=20))
+    frame = trials(outcome.name)  # one row per trial, best first
+    frame[["trial", "value", "param.train.lr"]].head()
 
 - :func:`run_study` / :func:`resume_study` run a study (Ray, Optuna, MLflow) from a
   :class:`StudyRequest` and return a :class:`StudyOutcome`;

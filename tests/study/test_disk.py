@@ -72,12 +72,12 @@ def test_a_study_stops_before_the_disk_is_full_and_resumes_once_there_is_room(tm
     with _tmpfs(tmp_path / "disk", 300) as disk:
         store = disk / "store"
         log = tmp_path / "driver.log"
-        args = ["--name", "full", "--trials", "2", "--folds", "2", "--epochs", "20"]
+        args = ["--name", "full", "--trials", "2", "--folds", "2", "--epochs", "10"]
         args += ["--scheduler", "none", "--max-concurrent", "1", "--store", str(store)]
         driver = start_in_own_group(study_command("run", *args), log=log, env=ENV)
         filler = disk / "filler"
         try:
-            wait_until(lambda: "finished val_rmse_mean" in log.read_text(), 240, "a trial")
+            wait_until(lambda: "study full:" in log.read_text(), 240, "the study's start")
             # leave less than the stop floor: the next check (every 5 s) stops the study
             free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
             with filler.open("wb") as out:
