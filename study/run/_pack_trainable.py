@@ -112,6 +112,19 @@ def train_pack(
     )
     alive = list(range(len(run.configs))) if saved is None else list(saved["alive"])
     resume_from = None if saved is None else saved["fit"]
+    if not [c for c in alive if c not in run.pruned]:
+        # restored after the rung board had stopped every configuration: nothing to train
+        report(
+            {
+                payload.EPOCH: 0,
+                key: math.nan,
+                payload.PACK: [None] * len(run.configs),
+                payload.FINAL: True,
+            },
+            None,
+            _STATE_FILE,
+        )
+        return
     while True:
         alive, pack, members_of, resume_from = run.build(alive, resume_from)
         try:
