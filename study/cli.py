@@ -205,16 +205,16 @@ def _command_ui(args: argparse.Namespace) -> int:
         )
     address = f"http://{args.host}:{args.port}"
     print(f"MLflow UI at {address} (store {uri}); Ctrl-C stops it", flush=True)
-    latest = _latest_study(uri)
+    latest = _latest_study(uri, address)
     if latest is not None:
-        name, experiment_id = latest
-        print(f"latest study {name}: {address}/#/experiments/{experiment_id}/runs", flush=True)
+        name, url = latest
+        print(f"latest study {name}: {url}", flush=True)
     return serve_mlflow_ui(uri, host=args.host, port=args.port)
 
 
-def _latest_study(uri: str) -> tuple[str, str] | None:
-    """The most recently started study of the store and its experiment id, if any."""
-    from study.tracking import TAG_ROLE, TAG_STUDY, client_for, search_all_runs
+def _latest_study(uri: str, address: str) -> tuple[str, str] | None:
+    """The most recently started study of the store and the URL of its runs, if any."""
+    from study.tracking import TAG_ROLE, TAG_STUDY, client_for, runs_view_url, search_all_runs
 
     try:
         client = client_for(uri)
@@ -226,11 +226,12 @@ def _latest_study(uri: str) -> tuple[str, str] | None:
             order_by=["attributes.start_time DESC"],
             limit=1,
         )
+        if not found:
+            return None
+        name = found[0].data.tags.get(TAG_STUDY, found[0].info.run_name)
+        return name, runs_view_url(client, address, found[0].info.experiment_id, name)
     except Exception:  # a store the server will say more about; the URL is a courtesy
         return None
-    if not found:
-        return None
-    return found[0].data.tags.get(TAG_STUDY, found[0].info.run_name), found[0].info.experiment_id
 
 
 def _add_ui_command(commands) -> None:

@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +23,13 @@ from study.request import StudyRequest
 from study.run._adapters import RelocatableSearchGenerator
 from study.run._disk import DiskGuard
 from study.run._manifest import RECORDED_ADDRESS, moved_from, resume_plan, write_manifest
+from study.run._outcome import StudyOutcome, study_outcome
 from study.run._plan import StudyPlan, make_plan
 from study.run._run_params import study_params
 from study.run._rungs import start_rung_board
 from study.run._search import (
     build_scheduler,
     build_searcher,
-    optuna_trial_counts,
     trial_history,
 )
 from study.run._trainables import train_trial
@@ -50,7 +49,6 @@ from study.tracking import (
     TAG_MODE,
     TAG_MODEL,
     MlflowTrialLogger,
-    Mode,
     RunStatus,
     create_tracking_schema,
     end_open_trials,
@@ -58,29 +56,9 @@ from study.tracking import (
     mark_interrupted,
     open_study_run,
     reopen_interrupted,
-    trial_runs,
 )
 
 __all__ = ["StudyOutcome", "create_schemas", "resume_study", "run_study", "start_ray"]
-
-
-@dataclass(frozen=True, slots=True)
-class StudyOutcome:
-    """How a study ended, read back from MLflow and Optuna."""
-
-    name: str  # the study name
-    experiment_id: str  # its MLflow experiment
-    parent_run_id: str  # its MLflow parent run
-    tracking_uri: str
-    objective: str  # the metric key optimised, e.g. val_rmse_mean
-    mode: Mode
-    counts: dict[str, int]  # child runs: finished, stopped (early), failed, running
-    best_trial: str | None  # run name of the best non-failed trial, e.g. trial-0007
-    best_value: float | None  # its objective value
-    optuna: dict[str, int] = field(default_factory=dict)  # Optuna trials per state
-    # share of the trial slots (max_concurrent x wall time, Ray start-up included) spent
-    # inside trainables; None for a resumed study (its trials' times span earlier drivers)
-    utilisation: float | None = None
 
 
 def start_ray(address: str | None) -> bool:
@@ -233,46 +211,6 @@ def _start_rungs(plan: StudyPlan) -> None:
         start_rung_board(spec, trial_history(plan.optuna_storage, plan.name))
 
 
-def _outcome(plan: StudyPlan, experiment_id: str, parent_run_id: str) -> StudyOutcome:
-    import math
-
-    runs = trial_runs(plan.tracking_uri, experiment_id, parent_run_id)
-    counts = {"finished": 0, "stopped": 0, "failed": 0, "running": 0}
-    best_name, best_value = None, None
-    for run in runs:
-        status = run.info.status
-        key = {"FINISHED": "finished", "KILLED": "stopped", "FAILED": "failed"}.get(
-            status, "running"
-        )
-        counts[key] += 1
-        value = run.data.metrics.get(plan.objective)
-        if status == "FAILED" or value is None or not math.isfinite(value):
-            continue
-        better = best_value is None or (
-            value < best_value if plan.mode == "min" else value > best_value
-        )
-        if better:
-            best_name, best_value = run.info.run_name, value
-    try:
-        optuna_counts = optuna_trial_counts(plan.optuna_storage, plan.name)
-    except (KeyError, OSError, ImportError, RuntimeError) as error:
-        # the summary still stands without the Optuna counts; say why they are missing
-        _print(f"note: cannot read the Optuna trial counts of {plan.name}: {error}")
-        optuna_counts = {}
-    return StudyOutcome(
-        name=plan.name,
-        experiment_id=experiment_id,
-        parent_run_id=parent_run_id,
-        tracking_uri=plan.tracking_uri,
-        objective=plan.objective,
-        mode=plan.mode,
-        counts=counts,
-        best_trial=best_name,
-        best_value=best_value,
-        optuna=optuna_counts,
-    )
-
-
 def _utilisation(grid: Any, plan: StudyPlan, started: float | None) -> float | None:
     """Seconds inside trainables over trial-slot seconds since ``started`` (perf_counter)."""
     if started is None:
@@ -305,7 +243,7 @@ def _tune(
         # a second Ctrl-C, or one before Tune started: stop now, runs stay as they are
         interrupted, status = "SIGINT", "KILLED"
     finally:
-        outcome = _outcome(plan, experiment_id, parent_run_id)
+        outcome = study_outcome(plan, experiment_id, parent_run_id, report=_print)
         outcome = dataclasses.replace(outcome, utilisation=utilisation)
         summary: dict[str, float] = {f"trials_{k}": v for k, v in outcome.counts.items()}
         if outcome.best_value is not None:

@@ -61,6 +61,7 @@ from study.tracking._lifecycle import (
 )
 from study.tracking._metric_writer import BATCH_LIMIT, MetricWriter, UnwrittenMetricsError
 from study.tracking._progress import HEARTBEAT_S, Progress, format_elapsed
+from study.tracking._runs_view import runs_view_url, write_runs_view
 from study.tracking._tags import (
     CONFIG_ARTIFACT,
     CURVES_ARTIFACT,
@@ -68,6 +69,7 @@ from study.tracking._tags import (
     MIXING_WEIGHTS_ARTIFACT,
     MODEL_ARTIFACT,
     SEED_DEFAULT_TRIAL,
+    STOPPED,
     TAG_DATASET,
     TAG_FAILURE_REASON,
     TAG_INTERRUPTED,
@@ -88,6 +90,7 @@ from study.tracking._tags import (
     TAG_TRIAL_INDEX,
     Mode,
     trial_run_name,
+    trial_status,
 )
 from study.tracking._trial_runs import StudyRun, TrialLike, TrialRuns
 
@@ -101,6 +104,7 @@ __all__ = [
     "MODEL_ARTIFACT",
     "RESULT_FILES",
     "SEED_DEFAULT_TRIAL",
+    "STOPPED",
     "TAG_DATASET",
     "TAG_FAILURE_REASON",
     "TAG_INTERRUPTED",
@@ -159,6 +163,7 @@ __all__ = [
     "reopen_interrupted",
     "reportable_experiments",
     "run_finished",
+    "runs_view_url",
     "search_all_runs",
     "study_names",
     "study_runs",
@@ -166,7 +171,9 @@ __all__ = [
     "suite_finals",
     "trial_run_name",
     "trial_runs",
+    "trial_status",
     "with_rendered_artifacts",
     "write_final_artifacts",
     "write_reported_artifacts",
+    "write_runs_view",
 ]

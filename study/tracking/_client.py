@@ -19,13 +19,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from study.tracking._runs_view import write_runs_view
 from study.tracking._tags import (
     CV_RESULT_ARTIFACT,
     TAG_DATASET,
+    TAG_METRIC,
+    TAG_MODE,
     TAG_MODEL,
     TAG_PARENT,
     TAG_ROLE,
     TAG_STUDY,
+    Mode,
 )
 
 if TYPE_CHECKING:
@@ -193,6 +197,9 @@ def open_study_run(
         experiment_id, run_name=study, tags={TAG_ROLE: "study", TAG_STUDY: study, **tags}
     )
     client.log_batch(run.info.run_id, params=[Param(k, param_text(v)) for k, v in params.items()])
+    if TAG_METRIC in tags and tags.get(TAG_MODE) in ("min", "max"):
+        mode: Mode = "min" if tags[TAG_MODE] == "min" else "max"
+        write_runs_view(client, experiment_id, study, tags[TAG_METRIC], mode)
     return experiment_id, run.info.run_id
 
 

@@ -24,6 +24,7 @@ from study.tracking._tags import (
     TAG_STAGE,
     TAG_STUDY,
     TAG_SUITE,
+    trial_status,
 )
 from study.tracking.payload import std_key
 
@@ -94,7 +95,7 @@ def _tidy(runs: list[Run]) -> pd.DataFrame:
             {
                 "study": tags.get(TAG_STUDY),
                 "trial": run.info.run_name,
-                "status": run.info.status,
+                "status": trial_status(run.info.status, tags),
                 "dataset": tags.get(TAG_DATASET),
                 "model": tags.get(TAG_MODEL),
                 "metric": metric,

@@ -37,10 +37,12 @@ def end_open_trials(
         if run.info.status != "RUNNING":
             continue
         final = payload.reached_final_report(run.data.metrics)
-        client.set_terminated(run.info.run_id, status="FINISHED" if final else "KILLED")
         if not final:
             tag = TAG_INTERRUPTED if interrupted else TAG_STOPPED_EARLY
             client.set_tag(run.info.run_id, tag, "true")
+        # a trial stopped early by the scheduler is FINISHED (tagged); one cut short, KILLED
+        cut_short = interrupted and not final
+        client.set_terminated(run.info.run_id, status="KILLED" if cut_short else "FINISHED")
 
 
 def mark_interrupted(uri: str, run_id: str, signal_name: str) -> None:

@@ -8,6 +8,11 @@ a run's queue now and returns once it is stored (before the run is ended, and wh
 trial checkpoints, so that a driver killed afterwards loses only epochs the restored
 trial reports again); ``close()`` stops the thread and writes everything left.
 
+``flush(run_id, timeout=...)`` waits at most ``timeout`` seconds and not at all while the
+store is failing: with a tracking server down, MLflow's client retries one request for about
+a minute, and the checkpoint hook must not hold Tune's event loop that long (the thread
+writes the run's metrics once the store is back).
+
 A failed write keeps its metrics queued, in order, for the next attempt and is logged
 once; ``close()`` raises if metrics are still unwritten at the end. With ``workers`` > 1
 the runs of one write go out side by side (an HTTP tracking server answers requests in
@@ -64,9 +69,26 @@ class MetricWriter:
         with self._queue_lock:
             return sum(len(metrics) for metrics in self._pending.values())
 
-    def flush(self, run_id: str | None = None) -> None:
-        """Write the queue of ``run_id`` (every queue when None) before returning."""
-        self._write(run_id)
+    def flush(self, run_id: str | None = None, *, timeout: float | None = None) -> bool:
+        """Write the queue of ``run_id`` (every queue when None); whether it is written.
+
+        Without ``timeout`` it returns once written (or failed). With one, it waits at most
+        ``timeout`` seconds, and returns at once while the store is failing; a write it
+        stops waiting for goes on beside it.
+        """
+        if timeout is None:
+            self._write(run_id)
+            return True
+        if self._failing:
+            return False
+        done = threading.Event()
+
+        def write() -> None:
+            self._write(run_id)
+            done.set()
+
+        threading.Thread(target=write, name="mlflow-flush", daemon=True).start()
+        return done.wait(timeout)
 
     def close(self) -> None:
         """Stop the thread and write what is left; ``UnwrittenMetricsError`` if some fail."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final, Literal
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "MIXING_WEIGHTS_ARTIFACT",
     "MODEL_ARTIFACT",
     "SEED_DEFAULT_TRIAL",
+    "STOPPED",
     "TAG_DATASET",
     "TAG_FAILURE_REASON",
     "TAG_INTERRUPTED",
@@ -31,6 +33,7 @@ __all__ = [
     "TAG_TRIAL_INDEX",
     "Mode",
     "trial_run_name",
+    "trial_status",
 ]
 
 Mode = Literal["min", "max"]  # Tune's spelling of a direction: which objective value is best
@@ -58,7 +61,9 @@ def trial_run_name(index: int) -> str:
 SEED_DEFAULT_TRIAL: Final = trial_run_name(0)
 
 # set on trial runs as they happen
-TAG_STOPPED_EARLY: Final = "stopped_early"  # "true": the scheduler ended the trial (KILLED)
+# "true": the scheduler (ASHA) ended the trial; the run ends FINISHED, as a stop that is
+# part of the search is no failure (MLflow's UI shows KILLED as a red cross)
+TAG_STOPPED_EARLY: Final = "stopped_early"
 TAG_INTERRUPTED: Final = "interrupted"  # the stop signal that ended the study (parent
 # run: "SIGINT"/"SIGTERM") or cut a trial short (trial run: "true"); removed on resume
 TAG_FAILURE_REASON: Final = "failure_reason"  # why a FAILED run failed, one line
@@ -66,6 +71,19 @@ TAG_RETRIES: Final = "retries"  # how often Tune restarted the crashed trial
 TAG_LAST_ERROR: Final = "last_error"  # the error of the latest retried crash
 TAG_RESUMED_FROM_EPOCH: Final = "resumed_from_epoch"  # the checkpoint a restore continued from
 TAG_NODE_ID: Final = "ray_node_id"  # the node that trained the trial
+
+# a trial's outcome as the tool reports it: MLflow's status, with STOPPED for a trial the
+# scheduler stopped early (FINISHED with the tag; KILLED with it in stores made before)
+STOPPED: Final = "STOPPED"
+
+
+def trial_status(status: str, tags: Mapping[str, str]) -> str:
+    """A trial run's outcome: FINISHED (trained to the end), STOPPED (stopped early by the
+    scheduler), FAILED, KILLED (cut short by a stop signal) or RUNNING."""
+    if status in ("FINISHED", "KILLED") and tags.get(TAG_STOPPED_EARLY) == "true":
+        return STOPPED
+    return status
+
 
 CONFIG_ARTIFACT: Final = "config.yaml"  # a trial's full RunConfig (``export`` reads it)
 MODEL_ARTIFACT: Final = "model.pt"  # member 0, written by actmix.analysis.save_model

@@ -25,10 +25,11 @@ import yaml
 
 from study.tracking import payload
 from study.tracking._artifacts import write_reported_artifacts
-from study.tracking._client import RunStatus, client_for, now_ms, param_text, trial_runs
+from study.tracking._client import client_for, now_ms, param_text, trial_runs
 from study.tracking._metric_writer import MetricWriter
 from study.tracking._tags import (
     CONFIG_ARTIFACT,
+    STOPPED,
     TAG_DATASET,
     TAG_FAILURE_REASON,
     TAG_LAST_ERROR,
@@ -59,7 +60,8 @@ _TAG_LIMIT = 5000
 # Tune's own step counter, for results without an epoch
 _TRAINING_ITERATION = "training_iteration"
 _SERVER_WRITERS = 8  # parallel metric writes to an HTTP tracking server
-_SAID = {"FINISHED": "finished", "KILLED": "stopped early", "FAILED": "failed"}
+CHECKPOINT_FLUSH_S = 2.0  # the longest a checkpoint hook waits for its metrics to be stored
+_SAID = {"FINISHED": "finished", STOPPED: "stopped early", "FAILED": "failed"}
 
 
 class TrialLike(Protocol):
@@ -211,13 +213,13 @@ class TrialRuns:
     # --- ending ----------------------------------------------------------------------------
 
     def complete(self, trial: TrialLike) -> None:
-        """End the run of a trial Tune completed: FINISHED, KILLED (stopped early) or FAILED."""
+        """End the run of a trial Tune completed: FINISHED, STOPPED (early) or FAILED."""
         last = trial.last_result or {}
         final = self._final.pop(trial.trial_id, None) or (last if payload.is_final(last) else None)
         objective = self.study.objective
         if final is None:
             # no final report: the scheduler (ASHA) stopped the trial early
-            self._end(trial, "KILLED", last.get(objective))
+            self._end(trial, STOPPED, last.get(objective))
             return
         value = final.get(objective)
         if value is None or not math.isfinite(float(value)):
@@ -235,23 +237,29 @@ class TrialRuns:
         self._end(trial, "FAILED", None, reason=reason)
 
     def checkpointed(self, trial: TrialLike) -> None:
-        """Store the metrics of ``trial`` so far: a restored trial reports only later ones."""
-        self.writer.flush(self.run_id(trial))
+        """Store the metrics of ``trial`` so far: a restored trial reports only later ones.
+
+        Waits at most ``CHECKPOINT_FLUSH_S`` (none while the store is failing): Tune's event
+        loop waits on this hook, and an unreachable tracking server would hold it for the
+        client's retries (a minute); the writer stores them once the server is back.
+        """
+        self.writer.flush(self.run_id(trial), timeout=CHECKPOINT_FLUSH_S)
 
     def close(self) -> None:
         """Write every queued metric (at the end of the experiment, however it ended)."""
         self.writer.close()
 
     def _end(
-        self, trial: TrialLike, status: RunStatus, value: float | None, *, reason: str | None = None
+        self, trial: TrialLike, status: str, value: float | None, *, reason: str | None = None
     ) -> None:
+        """End the run with ``status`` (a RunStatus, or STOPPED: FINISHED and tagged)."""
         run_id = self.run_id(trial)
         self.writer.flush(run_id)  # an ended run has all its metrics
-        if status == "KILLED":
+        if status == STOPPED:
             self.client.set_tag(run_id, TAG_STOPPED_EARLY, "true")
         if reason is not None:
             self.client.set_tag(run_id, TAG_FAILURE_REASON, reason[:_TAG_LIMIT])
-        self.client.set_terminated(run_id, status=status)
+        self.client.set_terminated(run_id, status="FINISHED" if status == STOPPED else status)
         if self.report is not None:
             name = self.client.get_run(run_id).info.run_name
             shown = "" if value is None else f" {self.study.objective}={float(value):.4f}"

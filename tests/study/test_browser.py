@@ -100,7 +100,7 @@ def browser():
     driver.quit()
 
 
-def test_trial_runs_appear_under_the_study_with_their_metric(
+def test_the_ui_opens_on_the_studys_trials_with_their_objective(
     finished_study, ui_server, browser, tmp_path
 ):
     from selenium.webdriver.common.by import By
@@ -111,28 +111,45 @@ def test_trial_runs_appear_under_the_study_with_their_metric(
     names = sorted(run.info.run_name for run in trials)
     assert names == ["trial-0000", "trial-0001", "trial-0002"]
 
-    # `ui` prints where the latest study's runs are; the page it names is the runs table
-    url = f"{ui_server}/#/experiments/{experiment.experiment_id}/runs"
+    # `ui` prints where the latest study's runs are: the runs table in the study's view
+    runs = f"{ui_server}/#/experiments/{experiment.experiment_id}/runs"
+    url = f"{runs}?viewStateShareKey=study-browse"
     assert f"latest study browse: {url}" in (tmp_path / "ui.log").read_text()
     browser.get(url)
-    expand = wait_until(
-        lambda: browser.find_elements(
-            By.XPATH,
-            "//*[@role='row'][.//a[normalize-space()='browse']]"
-            "//button[contains(@data-component-id, 'runnamecellrenderer')]",
-        ),
-        60,
-        "the study's parent row",
-    )
-    body = browser.find_element(By.TAG_NAME, "body").text
-    assert "trial-0000" not in body  # nested under the collapsed parent
-    expand[0].click()
+
+    def body() -> str:
+        return browser.find_element(By.TAG_NAME, "body").text
+
+    def texts(role: str) -> list[str]:
+        # read in one go in the page: the table re-renders while it loads (stale elements)
+        script = f"return [...document.querySelectorAll('[role={role}]')].map(e => e.innerText)"
+        return [text.strip() for text in browser.execute_script(script)]
+
     wait_until(
-        lambda: all(name in browser.find_element(By.TAG_NAME, "body").text for name in names),
-        30,
-        "the trial rows",
+        lambda: "val_rmse_mean" in texts("columnheader") and all(name in body() for name in names),
+        60,
+        "the trial rows with the objective column",
     )
     browser.save_screenshot(str(tmp_path / "runs.png"))
+    # what a person sees: the model-training runs table (not the GenAI overview), every
+    # trial's objective in its own row without opening a column menu, best first
+    assert "Training runs" in body() and "Detect issues" not in body()
+    by_value = sorted(trials, key=lambda run: run.data.metrics["val_rmse_mean"])
+    text = body()
+    assert [text.index(run.info.run_name) for run in by_value] == sorted(
+        text.index(run.info.run_name) for run in by_value
+    )
+    # the grid draws a row in parts (pinned name column, scrolled columns): join by index
+    script = (
+        "const rows = {}; document.querySelectorAll('[role=row][row-index]').forEach("
+        "e => { const i = e.getAttribute('row-index'); rows[i] = (rows[i] || '') + ' ' + "
+        "e.innerText }); return Object.values(rows)"
+    )
+    rows = browser.execute_script(script)
+    for run in trials:
+        (row,) = [row for row in rows if run.info.run_name in row]
+        # the table shows the value as logged (its shortest form), cut to the column width
+        assert repr(run.data.metrics["val_rmse_mean"])[:6] in row, row
 
     browser.find_element(By.XPATH, "//a[normalize-space()='trial-0000']").click()
     best = trials[[r.info.run_name for r in trials].index("trial-0000")]

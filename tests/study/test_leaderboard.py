@@ -18,6 +18,7 @@ from study.tracking import (
     TAG_PARENT,
     TAG_ROLE,
     TAG_STAGE,
+    TAG_STOPPED_EARLY,
     TAG_STUDY,
     TAG_SUITE,
     best_per_model,
@@ -39,7 +40,7 @@ STUDIES: dict[str, tuple[str, str, str, str, list[tuple[str, str, float | None]]
         "min",
         [
             ("trial-0000", "FINISHED", 4.0),
-            ("trial-0001", "KILLED", 3.5),  # stopped early, yet the best value so far
+            ("trial-0001", "STOPPED", 3.5),  # stopped early, yet the best value so far
             ("trial-0002", "FAILED", math.nan),
             ("trial-0003", "FINISHED", 3.8),
             ("trial-0004", "RUNNING", None),  # nothing logged yet
@@ -68,10 +69,11 @@ STUDIES: dict[str, tuple[str, str, str, str, list[tuple[str, str, float | None]]
         [
             ("trial-0000", "FINISHED", 0.84),
             ("trial-0001", "FINISHED", 0.86),
-            ("trial-0002", "KILLED", 0.80),
+            ("trial-0002", "KILLED-STOPPED", 0.80),  # a store from before FINISHED+tag
+            ("trial-0003", "KILLED", 0.70),  # cut short by Ctrl-C
         ],
     ),
-    "wine-relu": ("wine", "relu", "val_rmse_mean", "min", [("trial-0000", "KILLED", 0.7)]),
+    "wine-relu": ("wine", "relu", "val_rmse_mean", "min", [("trial-0000", "STOPPED", 0.7)]),
     # a suite's study (5 epochs, its dataset under the suite's label): not a user's study
     "tiny-plant-actmix-outer0": (
         "plant",
@@ -110,6 +112,10 @@ def _trial_run(
     client.log_text(
         run_id, yaml.safe_dump({"model": model, "trial": name, "train": TRAIN}), "config.yaml"
     )
+    if status in ("STOPPED", "KILLED-STOPPED"):
+        # stopped early by the scheduler: FINISHED and tagged (KILLED in older stores)
+        client.set_tag(run_id, TAG_STOPPED_EARLY, "true")
+        status = "FINISHED" if status == "STOPPED" else "KILLED"
     if status != "RUNNING":
         client.set_terminated(run_id, status=status)
 
@@ -164,7 +170,17 @@ def test_lower_is_better_ranking_puts_missing_values_last(uri: str) -> None:
 
 def test_higher_is_better_ranking(uri: str) -> None:
     frame = study_trials(uri, "adult-actmix")
-    assert list(frame["trial"]) == ["trial-0001", "trial-0000", "trial-0002"]
+    assert list(frame["trial"]) == ["trial-0001", "trial-0000", "trial-0002", "trial-0003"]
+
+
+def test_a_trial_stopped_early_is_stopped_whether_finished_or_killed_with_the_tag(
+    uri: str,
+) -> None:
+    plant = study_trials(uri, "plant-actmix").set_index("trial")["status"]
+    assert (plant["trial-0001"], plant["trial-0003"]) == ("STOPPED", "FINISHED")
+    adult = study_trials(uri, "adult-actmix").set_index("trial")["status"]
+    # the tag makes a run stopped early; KILLED without it was cut short by a stop signal
+    assert (adult["trial-0002"], adult["trial-0003"]) == ("STOPPED", "KILLED")
 
 
 def test_unknown_study_names_the_known_ones(uri: str) -> None:
@@ -177,14 +193,14 @@ def test_best_per_model_spans_studies_and_skips_failed_runs(uri: str) -> None:
     rows = {(r.dataset, r.model): (r.study, r.trial, r.value) for r in frame.itertuples()}
     assert rows == {
         ("adult", "actmix"): ("adult-actmix", "trial-0001", 0.86),
-        # the KILLED 3.5 beats the other study's 3.6; the FAILED 1.0 does not count
+        # the stopped-early 3.5 beats the other study's 3.6; the FAILED 1.0 does not count
         ("power_plant", "actmix"): ("plant-actmix", "trial-0001", 3.5),
         ("power_plant", "relu"): ("plant-relu", "trial-0001", 4.2),
         ("wine", "relu"): ("wine-relu", "trial-0000", 0.7),
     }
     assert list(best_per_model(uri, dataset="adult")["model"]) == ["actmix"]
     # each row says what its study could spend: trials x inner folds x epochs
-    assert list(frame["budget"]) == ["3x5x40", "6x5x40", "2x5x40", "1x5x40"]
+    assert list(frame["budget"]) == ["4x5x40", "6x5x40", "2x5x40", "1x5x40"]
 
 
 def test_a_suites_studies_are_apart_from_the_users_and_shown_on_request(uri: str) -> None:
@@ -216,7 +232,7 @@ def test_export_best_takes_the_best_finished_trial_with_its_provenance(
 ) -> None:
     path, config = export_best(uri, "plant-actmix", tmp_path / "best" / "best.yaml")
     assert yaml.safe_load(path.read_text()) == config
-    assert config["trial"] == "trial-0003"  # not the better KILLED or FAILED runs
+    assert config["trial"] == "trial-0003"  # not the better stopped-early or FAILED runs
     assert config["dataset"] == "uci:power_plant"  # the study's own dataset spec
     provenance = config["provenance"]
     assert provenance["study"] == "plant-actmix"
@@ -233,6 +249,7 @@ def test_export_best_takes_the_best_finished_trial_with_its_provenance(
 
 
 def test_export_best_without_a_finished_trial(uri: str, tmp_path: Path) -> None:
+    # its one run is FINISHED in MLflow, but was stopped early: not a trained configuration
     with pytest.raises(ValueError, match="'wine-relu' has no finished trial"):
         export_best(uri, "wine-relu", tmp_path / "best.yaml")
     assert not (tmp_path / "best.yaml").exists()
@@ -241,7 +258,7 @@ def test_export_best_without_a_finished_trial(uri: str, tmp_path: Path) -> None:
 def test_formats_carry_the_same_rows(uri: str) -> None:
     frame = study_trials(uri, "adult-actmix")
     records = json.loads(format_frame(frame, "json"))
-    assert [r["trial"] for r in records] == ["trial-0001", "trial-0000", "trial-0002"]
+    assert [r["trial"] for r in records] == ["trial-0001", "trial-0000", "trial-0002", "trial-0003"]
     markdown = format_frame(frame, "markdown").splitlines()
     assert markdown[0].startswith("| rank | trial | status")
     assert len(markdown) == 2 + len(frame)

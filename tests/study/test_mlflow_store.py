@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from study.store import default_store_uris
 from study.tracking import (
+    TAG_METRIC,
+    TAG_MODE,
     TAG_PARENT,
     TAG_ROLE,
     TAG_STUDY,
@@ -15,6 +18,7 @@ from study.tracking import (
     client_for,
     finish_study_run,
     open_study_run,
+    runs_view_url,
     study_names,
     study_runs,
     trial_runs,
@@ -81,3 +85,31 @@ def test_a_tracking_uri_that_cannot_work_is_refused_in_one_line(given: str, prob
 )
 def test_known_schemes_and_paths_are_accepted_without_connecting(given: str) -> None:
     check_tracking_uri(given)
+
+
+def test_a_study_stores_the_ui_view_of_its_trials_best_first(uri: str) -> None:
+    tags = {TAG_METRIC: "val_accuracy_mean", TAG_MODE: "max"}
+    experiment, _ = open_study_run(
+        uri, "plant.actmix-1", artifact_location=None, params={}, tags=tags
+    )
+    client = client_for(uri)
+    state = json.loads(
+        client.get_experiment(experiment).tags["mlflow.sharedViewState.study-plant.actmix-1"]
+    )
+    assert state == {
+        "searchFilter": "tags.`actmix.study` = 'plant.actmix-1'",
+        "orderByKey": "metrics.`val_accuracy_mean`",
+        "orderByAsc": False,  # higher is better: best first
+        "selectedColumns": [
+            "metrics.`val_accuracy_mean`",
+            "metrics.`val_accuracy_std`",
+            "tags.`stopped_early`",
+        ],
+    }
+    address = "http://127.0.0.1:5000"
+    assert runs_view_url(client, address, experiment, "plant.actmix-1") == (
+        f"{address}/#/experiments/{experiment}/runs?viewStateShareKey=study-plant.actmix-1"
+    )
+    # a study without an objective (or made before the view existed): the plain table
+    other, _ = open_study_run(uri, "plain", artifact_location=None, params={}, tags={})
+    assert runs_view_url(client, address, other, "plain").endswith(f"/{other}/runs")

@@ -228,7 +228,7 @@ def test_each_configuration_of_a_pack_has_its_own_run_ended_by_its_own_entry(tmp
     second = {payload.EPOCH: 1, METRIC: 0.9}
     logger.on_trial_result(0, [trial], trial, {**second, payload.PACK: [second, pruned]})
     runs = {run.info.run_name: run for run in trial_runs(uri, experiment_id, parent)}
-    assert runs["trial-0007"].info.status == "KILLED"  # at the report that stopped it
+    assert runs["trial-0007"].info.status == "FINISHED"  # at the report that stopped it
     assert runs["trial-0007"].data.tags["stopped_early"] == "true"
     assert runs["trial-0006"].info.status == "RUNNING"
     final = {

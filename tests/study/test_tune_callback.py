@@ -5,7 +5,10 @@ from __future__ import annotations
 import base64
 import itertools
 import math
+import os
 import pickle
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,12 +27,14 @@ from study.tracking import (
     TAG_TRIAL_INDEX,
     MlflowTrialLogger,
     client_for,
+    end_open_trials,
     open_study_run,
     payload,
     trial_runs,
     with_rendered_artifacts,
 )
 from study.tracking import _progress as progress_module
+from study.tracking._trial_runs import CHECKPOINT_FLUSH_S
 
 OBJECTIVE = "val_rmse_mean"
 CONFIG = {"train.lr": 0.01, "model.hidden": [8, 8]}
@@ -307,13 +312,44 @@ def test_trial_without_final_report_was_stopped_early(study: Study) -> None:
     _report_all(logger, trial, [_epoch(0, 2.0), _epoch(1, 1.9)])
     logger.on_trial_complete(0, [trial], trial)
     run = study.only_run()
-    assert run.info.status == "KILLED"
+    # FINISHED with the tag: a stop that is part of the search is no failure (KILLED shows
+    # as a red cross in MLflow's UI); KILLED is kept for trials a stop signal cut short
+    assert run.info.status == "FINISHED"
     assert run.data.tags["stopped_early"] == "true"
     assert "failure_reason" not in run.data.tags
     assert payload.DIVERGED_MEMBERS not in run.data.metrics
     (line,) = study.lines
     progress = "  [1/4 done, 0 running, no result yet, "  # a stopped trial is not a result
     assert line.startswith("trial-0000 stopped early val_rmse_mean=1.9000" + progress)
+
+
+@pytest.mark.parametrize("interrupted", [False, True])
+def test_runs_left_running_end_as_stopped_early_or_cut_short(
+    study: Study, interrupted: bool
+) -> None:
+    """After the driver was down: a run that reached its final report is FINISHED; one that
+    did not was stopped by the scheduler (FINISHED, tagged) or, when a stop signal ended the
+    study, cut short (KILLED, tagged interrupted: resume reopens it)."""
+    client = client_for(study.uri)
+    ids = {}
+    for name, final in (("done", True), ("partial", False)):
+        tags = {TAG_PARENT: study.parent_run_id, TAG_ROLE: "trial"}
+        run_id = client.create_run(study.experiment_id, run_name=name, tags=tags).info.run_id
+        client.log_metric(run_id, OBJECTIVE, 1.0)
+        if final:
+            client.log_metric(run_id, payload.DIVERGED_MEMBERS, 0.0)
+        ids[name] = run_id
+    end_open_trials(study.uri, study.experiment_id, study.parent_run_id, interrupted=interrupted)
+    done, partial = (client.get_run(ids[name]) for name in ("done", "partial"))
+    assert done.info.status == "FINISHED" and not {"stopped_early", "interrupted"} & set(
+        done.data.tags
+    )
+    if interrupted:
+        assert partial.info.status == "KILLED" and partial.data.tags["interrupted"] == "true"
+        assert "stopped_early" not in partial.data.tags
+    else:
+        assert partial.info.status == "FINISHED"
+        assert partial.data.tags["stopped_early"] == "true"
 
 
 def test_diverged_trial_fails_with_its_reason(study: Study) -> None:
@@ -384,3 +420,50 @@ def test_each_recovery_counts_a_retry_and_keeps_the_latest_error(study: Study) -
     assert tags["retries"] == "2"
     assert tags["last_error"] == "RuntimeError: crash 2"
     assert study.only_run().info.status == "RUNNING"
+
+
+def _mlflow_server(backend: str, port: int, log: Path):
+    from tests.study.processes import answers, start_in_own_group, wait_until
+
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    server = start_in_own_group(command, log=log, env=env)
+    health = f"http://127.0.0.1:{port}/health"
+    wait_until(lambda: answers(health) or server.poll() is not None, 120, "the MLflow server")
+    assert server.poll() is None, log.read_text()[-2000:]
+    return server
+
+
+@pytest.mark.slow
+def test_a_tracking_server_outage_does_not_hold_the_checkpoint_hook(tmp_path: Path) -> None:
+    """With the server down, MLflow's client retries a write for about a minute; Tune's
+    event loop waits on the checkpoint hook, so the hook must not wait for the write. The
+    epochs are stored once the server is back, none lost or doubled."""
+    from tests.study.processes import free_port, stop_group
+
+    backend, port = f"sqlite:///{tmp_path / 'mlflow.db'}", free_port()
+    server = _mlflow_server(backend, port, tmp_path / "server.log")
+    try:
+        uri = f"http://127.0.0.1:{port}"
+        experiment_id, parent = open_study_run(
+            uri, "outage", artifact_location=(tmp_path / "art").as_uri(), params={}, tags={}
+        )
+        study = Study(uri, experiment_id, parent)
+        logger, trial = study.logger(), FakeTrial("t")
+        logger.on_trial_start(0, [trial], trial)
+        _report_all(logger, trial, [_epoch(0, 2.0)])
+        logger.on_checkpoint(0, [trial], trial, None)  # stored while the server is up
+        stop_group(server)
+        _report_all(logger, trial, [_epoch(1, 1.9), _epoch(2, 1.8)])
+        started = time.monotonic()
+        logger.on_checkpoint(0, [trial], trial, None)
+        waited = time.monotonic() - started
+        assert waited < CHECKPOINT_FLUSH_S + 3, f"the hook waited {waited:.0f} s"
+        server = _mlflow_server(backend, port, tmp_path / "server2.log")
+        _report_all(logger, trial, [_final(3, 1.7)])
+        logger.on_trial_complete(0, [trial], trial)
+        logger.on_experiment_end([trial])
+        assert study.steps(study.only_run().info.run_id) == [0, 1, 2, 3]
+    finally:
+        stop_group(server)
