@@ -61,6 +61,8 @@ class StudyRequest:
     checkpoint_every: int = 5  # epochs between trial checkpoints
     outer_folds: int | None = None  # nested CV: the study sees only outer-training rows ...
     outer_fold: int | None = None  # ... of this outer fold (0-based) of `outer_folds`
+    warm_start: str | None = None  # a study (same store and model) whose best configurations
+    warm_start_top: int = 5  # ... the first this many, are tried first, after the baseline
 
     def __post_init__(self) -> None:
         at_least = {
@@ -76,6 +78,7 @@ class StudyRequest:
             "seed": 0,
             "split_seed": 0,
             "checkpoint_every": 1,
+            "warm_start_top": 1,
         }
         for field, minimum in at_least.items():
             value = getattr(self, field)
@@ -105,6 +108,10 @@ class StudyRequest:
                 "experiment",
                 f"{self.experiment!r} is not valid: use letters, digits, '.', '_' or '-' (max 100)",
             )
+        if self.warm_start is not None and not _NAME.match(self.warm_start):
+            raise RequestError("warm_start", f"{self.warm_start!r} is not a study name")
+        if self.warm_start is not None and self.pack > 1:
+            raise RequestError("warm_start", "cannot be combined with --pack above 1 yet")
         if (self.outer_folds is None) != (self.outer_fold is None):
             raise RequestError("outer_fold", "and outer_folds must be given together")
         if self.outer_folds is not None and self.outer_fold is not None:

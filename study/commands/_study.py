@@ -87,6 +87,18 @@ def _add_run(commands: Any) -> None:
     option(run, "--address", "Ray cluster: auto or HEAD_HOST:PORT; default: a local Ray")
     option(run, "--optuna-storage", "Optuna RDB URL; default sqlite in --store")
     option(run, "--max-failures", "retries of a crashed trial", type=int)
+    option(
+        run,
+        "--warm-start",
+        "a study of the store (same model, any dataset) whose best configurations go first",
+    )
+    run.add_argument(
+        "--top",
+        dest="warm_start_top",
+        type=int,
+        default=request_default("warm_start_top"),
+        help=f"--warm-start: how many (default {request_default('warm_start_top')})",
+    )
     add_store_options(run)
     run.set_defaults(handler=_command_run)
 
@@ -153,18 +165,34 @@ def print_outcome(outcome: StudyOutcome, *, store: str, uri: str | None) -> int:
 
 
 def _command_resume(args: argparse.Namespace) -> int:
-    from study.run import RECORDED_ADDRESS, resume_study
+    from study.run import resume_study
 
     try:
-        address = (
-            RECORDED_ADDRESS
-            if args.address is None
-            else (None if args.address == "local" else args.address)
-        )
-        outcome = resume_study(args.name, store=args.store, address=address)
+        outcome = resume_study(args.name, store=args.store, address=_address(args.address))
     except StudyInterrupted as stopped:
         return print_interrupted(stopped, store=args.store)
     return print_outcome(outcome, store=args.store, uri=outcome.tracking_uri)
+
+
+def _command_extend(args: argparse.Namespace) -> int:
+    from study.run import extend_study
+
+    try:
+        outcome = extend_study(
+            args.name, args.trials, store=args.store, address=_address(args.address)
+        )
+    except StudyInterrupted as stopped:
+        return print_interrupted(stopped, store=args.store)
+    return print_outcome(outcome, store=args.store, uri=outcome.tracking_uri)
+
+
+def _address(given: str | None) -> str | None:
+    """``--address`` of resume and extend: the recorded Ray by default, None for local."""
+    from study.run import RECORDED_ADDRESS
+
+    if given is None:
+        return RECORDED_ADDRESS
+    return None if given == "local" else given
 
 
 def _command_leaderboard(args: argparse.Namespace) -> int:
@@ -212,8 +240,20 @@ def _command_spaces(_: argparse.Namespace) -> int:
     return 0
 
 
+def _add_again_options(parser: argparse.ArgumentParser) -> None:
+    """--store and --address of the commands that take up an existing study."""
+    parser.add_argument(
+        "--store", default=DEFAULT_STORE, help=f"folder of the local stores ({DEFAULT_STORE})"
+    )
+    parser.add_argument(
+        "--address",
+        help="the Ray to run on: auto, HEAD_HOST:PORT, or local for a local Ray; "
+        "default: the one the study was started with",
+    )
+
+
 def add_study_commands(commands: Any) -> None:
-    """Add run, resume, leaderboard, export-best and spaces to the CLI."""
+    """Add run, resume, extend, leaderboard, export-best and spaces to the CLI."""
     _add_run(commands)
     resume = commands.add_parser(
         "resume",
@@ -221,15 +261,18 @@ def add_study_commands(commands: Any) -> None:
         epilog="example: actmix-study resume adult-actmix --store actmix-runs",
     )
     resume.add_argument("name", help="the study name")
-    resume.add_argument(
-        "--store", default=DEFAULT_STORE, help=f"folder of the local stores ({DEFAULT_STORE})"
-    )
-    resume.add_argument(
-        "--address",
-        help="the Ray to resume on: auto, HEAD_HOST:PORT, or local for a local Ray; "
-        "default: the one the study was started with",
-    )
+    _add_again_options(resume)
     resume.set_defaults(handler=_command_resume)
+
+    extend = commands.add_parser(
+        "extend",
+        help="add trials to a finished or interrupted study (its search goes on)",
+        epilog="example: actmix-study extend adult-actmix --trials 20 --store actmix-runs",
+    )
+    extend.add_argument("name", help="the study name")
+    extend.add_argument("--trials", type=int, required=True, help="how many trials to add")
+    _add_again_options(extend)
+    extend.set_defaults(handler=_command_extend)
 
     board = commands.add_parser(
         "leaderboard",

@@ -6,6 +6,7 @@ lets ``resume NAME`` rebuild a study from any directory.
 from __future__ import annotations
 
 from study.run._adapters import TESTED, RelocatableSearchGenerator, untested_versions
+from study.run._extend import extend_study
 from study.run._manifest import (
     RECORDED_ADDRESS,
     load_manifest,
@@ -33,6 +34,7 @@ from study.run._search import (
     trial_history,
 )
 from study.run._trainables import StudySettings, objective_name, train_trial
+from study.run._warm import WarmStart, warm_start
 
 __all__ = [
     "ORPHAN_FAILURE",
@@ -45,10 +47,12 @@ __all__ = [
     "StudyOutcome",
     "StudyPlan",
     "StudySettings",
+    "WarmStart",
     "build_scheduler",
     "build_searcher",
     "check_ray_address",
     "create_schemas",
+    "extend_study",
     "load_manifest",
     "make_plan",
     "moved_from",
@@ -62,5 +66,6 @@ __all__ = [
     "train_trial",
     "trial_history",
     "untested_versions",
+    "warm_start",
     "write_manifest",
 ]

@@ -16,17 +16,36 @@ from study.store import manifest_path, relocate, relocated, store_folder
 __all__ = ["RECORDED_ADDRESS", "load_manifest", "moved_from", "resume_plan", "write_manifest"]
 
 
-def write_manifest(plan: StudyPlan, experiment_id: str, parent_run_id: str) -> None:
-    """Write ``<store>/studies/<name>.json`` atomically: what ``resume`` rebuilds from."""
+def write_manifest(
+    plan: StudyPlan,
+    experiment_id: str,
+    parent_run_id: str,
+    *,
+    extensions: list[dict[str, Any]] | None = None,
+) -> None:
+    """Write ``<store>/studies/<name>.json`` atomically: what ``resume`` rebuilds from.
+
+    ``extensions`` (one entry per `extend`: its trials, the index of its first run, when)
+    replace those recorded; by default they are kept. The request is the first launch's.
+    """
     plan.manifest.parent.mkdir(parents=True, exist_ok=True)
+    first: dict[str, Any] = {}
+    if plan.manifest.is_file():
+        first = json.loads(plan.manifest.read_text())
+    if extensions is None:
+        extensions = first.get("extensions", [])
+    request = dataclasses.asdict(plan.request) | {"name": plan.name}
+    if plan.extension:
+        request["trials"] = first["request"]["trials"]  # this launch's count is its entry's
     data = {
         "name": plan.name,
-        "request": dataclasses.asdict(plan.request) | {"name": plan.name},
+        "request": request,
         "experiment_id": experiment_id,
         "parent_run_id": parent_run_id,
         "tracking_uri": plan.tracking_uri,
         "optuna_storage": plan.optuna_storage,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "created": first.get("created", time.strftime("%Y-%m-%dT%H:%M:%S")),
+        "extensions": extensions,
     }
     partial = plan.manifest.with_suffix(".partial")
     partial.write_text(json.dumps(data, indent=2))
@@ -76,4 +95,13 @@ def resume_plan(
             for field in ("tracking_uri", "optuna_storage"):
                 if fields.get(field):
                     fields[field] = relocate(fields[field])
-    return manifest, make_plan(StudyRequest.from_mapping(fields))
+    extensions = manifest.get("extensions", [])
+    if not extensions:
+        return manifest, make_plan(StudyRequest.from_mapping(fields))
+    # the latest launch is the one a resume continues: the latest extension
+    latest = extensions[-1]
+    fields["trials"] = latest["trials"]
+    plan = make_plan(StudyRequest.from_mapping(fields))
+    return manifest, dataclasses.replace(
+        plan, extension=len(extensions), first_index=latest["first_index"]
+    )

@@ -24,6 +24,7 @@ from actmix.types import Task
 from study.request import RequestError, StudyRequest
 from study.run._rungs import RungSpec
 from study.run._trainables import StudySettings, objective_name
+from study.run._warm import WarmStart, warm_start
 from study.space import (
     SearchSpace,
     absolute_space,
@@ -60,11 +61,21 @@ class StudyPlan:
     tracking_uri: str
     optuna_storage: str
     baseline: dict[str, Any]  # trial 0: the space's baseline point
+    # `extend` runs k > 0: request.trials more trials in a Tune experiment of their own,
+    # whose runs are named from first_index on (the trials the study had before)
+    extension: int = 0
+    first_index: int = 0
+    warm: WarmStart | None = None  # another study's best configurations, tried first
 
     @property
     def experiment(self) -> str:
         """The MLflow experiment of the study's runs (a suite shares one)."""
         return self.request.experiment or self.name
+
+    @property
+    def tune_name(self) -> str:
+        """The Ray Tune experiment of this launch (each extension has its own)."""
+        return self.name if self.extension == 0 else f"{self.name}-extend{self.extension}"
 
     @property
     def manifest(self) -> Path:
@@ -201,6 +212,21 @@ def make_plan(request: StudyRequest) -> StudyPlan:
         check_ray_address(request.address)
     else:
         _check_local_gpus(request.gpus_per_trial)
+    optuna_storage = request.optuna_storage or optuna_uri
+    warm = None
+    if request.warm_start is not None:
+        if request.tracking_uri is None and not (store / "mlflow.db").is_file():
+            # the store has no studies, and reading one must not create its database
+            raise ValueError(f"--warm-start: no study named {request.warm_start!r} in {store}")
+        warm = warm_start(
+            request.warm_start,
+            request.warm_start_top,
+            space=space,
+            model=model,
+            tracking_uri=tracking_uri,
+            optuna_storage=optuna_storage,
+            baseline=baseline,
+        )
     return StudyPlan(
         request=request,
         name=name,
@@ -212,6 +238,7 @@ def make_plan(request: StudyRequest) -> StudyPlan:
         mode=mode,
         store=store,
         tracking_uri=tracking_uri,
-        optuna_storage=request.optuna_storage or optuna_uri,
+        optuna_storage=optuna_storage,
         baseline=baseline,
+        warm=warm,
     )

@@ -40,6 +40,14 @@ def study_params(plan: StudyPlan) -> dict[str, Any]:
             else "none"
         ),
         "trials": request.trials,
+        **(
+            {
+                "warm_start": plan.warm.source,
+                "warm_start_configurations": len(plan.warm.points),
+            }
+            if plan.warm is not None
+            else {}
+        ),
         "time_budget_s": request.time_budget or "none",
         "max_concurrent": request.max_concurrent,
         "pack": request.pack,

@@ -60,6 +60,8 @@ from study.tracking import (
 
 __all__ = ["StudyOutcome", "create_schemas", "resume_study", "run_study", "start_ray"]
 
+EXTENSION_SEED_STEP = 7919  # sampler seed of extension k: the study's seed + k x this
+
 
 def start_ray(address: str | None) -> bool:
     """Connect to (or start) Ray; returns whether this call started it."""
@@ -144,6 +146,7 @@ def _tuner(plan: StudyPlan, experiment_id: str, parent_run_id: str, report: Call
         experiment_id=experiment_id,
         parent_run_id=parent_run_id,
         study=plan.name,
+        first_index=plan.first_index,
         dataset=plan.dataset_name,
         model=plan.model,
         objective=plan.objective,
@@ -157,7 +160,8 @@ def _tuner(plan: StudyPlan, experiment_id: str, parent_run_id: str, report: Call
         metric=plan.objective,
         mode=plan.mode,
         baseline=plan.baseline,
-        seed=request.seed,
+        # an extension's sampler draws afresh: the same seed would retrace the first draws
+        seed=request.seed + EXTENSION_SEED_STEP * plan.extension,
         n_startup_trials=request.n_startup_trials,
         storage_url=plan.optuna_storage,
         study_name=plan.name,
@@ -165,6 +169,7 @@ def _tuner(plan: StudyPlan, experiment_id: str, parent_run_id: str, report: Call
         model=plan.model,
         pack=request.pack,
         trials=request.trials,
+        warm=plan.warm.points if plan.warm is not None else (),
     )
     _start_rungs(plan)
     # xgboost reports once per fold: ASHA's epoch milestones do not apply to it; packs
@@ -189,7 +194,7 @@ def _tuner(plan: StudyPlan, experiment_id: str, parent_run_id: str, report: Call
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
-            name=plan.name,
+            name=plan.tune_name,
             storage_path=str(plan.ray_path),
             callbacks=[
                 logger,
@@ -209,6 +214,19 @@ def _start_rungs(plan: StudyPlan) -> None:
     spec = plan.rungs()
     if spec is not None:
         start_rung_board(spec, trial_history(plan.optuna_storage, plan.name))
+
+
+def _report_warm(plan: StudyPlan, report: Callable[[str], None]) -> None:
+    warm = plan.warm
+    if warm is None:
+        return
+    report(
+        f"warm start from study {warm.source}: {len(warm.points)} of its "
+        f"{plan.request.warm_start_top} best configurations are tried first, after the seed "
+        "default"
+    )
+    for line in warm.skipped:
+        report(f"  skipped {line}")
 
 
 def _utilisation(grid: Any, plan: StudyPlan, started: float | None) -> float | None:
@@ -316,6 +334,7 @@ def run_study(
             finish_study_run(plan.tracking_uri, parent_run_id, "FAILED", {})
             raise
         write_manifest(plan, experiment_id, parent_run_id)
+        _report_warm(plan, report)
         packed = f" in packs of {request.pack}" if request.pack > 1 else ""
         report(
             f"study {plan.name}: {plan.model} on {plan.dataset_name}, {request.trials} trials"
@@ -346,7 +365,7 @@ def resume_study(
     from ray import tune
 
     manifest, plan = resume_plan(name, store, address=address)
-    path = plan.ray_path / plan.name
+    path = plan.ray_path / plan.tune_name
     if not tune.Tuner.can_restore(str(path)):
         raise ValueError(f"study {name!r} has no Ray Tune state at {path}; nothing to resume")
     old = moved_from(manifest, plan.store)
@@ -363,7 +382,7 @@ def _resume(
     from ray import tune
 
     name, request = plan.name, plan.request
-    path = plan.ray_path / plan.name
+    path = plan.ray_path / plan.tune_name
     check_free_space(plan.store)
     started_ray = start_ray(request.address)
     try:

@@ -79,6 +79,7 @@ class OptunaSearcher(Searcher):
         sampler: optuna.samplers.BaseSampler,
         storage: optuna.storages.BaseStorage,
         study_name: str,
+        warm: tuple[Mapping[str, Any], ...] = (),
     ) -> None:
         import optuna
 
@@ -97,6 +98,8 @@ class OptunaSearcher(Searcher):
         )
         # a searcher built again over an existing study must not queue the baseline twice
         self._study.enqueue_trial(dict(baseline), skip_if_exists=True)
+        for point in warm:  # a warm start's configurations, best first, after it
+            self._study.enqueue_trial(dict(point), skip_if_exists=True)
         self._study_id = storage.get_study_id_from_name(study_name)
         self._trials: dict[str, int] = {}  # Tune trial id -> its Optuna trial's number
         self._reporter: ThreadPoolExecutor | None = None  # started at the first result
@@ -271,6 +274,7 @@ def build_searcher(
     model: str,
     pack: int = 1,
     trials: int = 0,
+    warm: tuple[Mapping[str, Any], ...] = (),
 ) -> ConcurrencyLimiter:
     """Seeded multivariate TPE over ``space``, persisted in ``storage_url``, baseline first.
 
@@ -302,7 +306,7 @@ def build_searcher(
     searcher = (
         PackSearcher(space, model=model, pack=pack, budget=trials, **common)
         if pack > 1
-        else OptunaSearcher(space, **common)
+        else OptunaSearcher(space, warm=warm, **common)  # a request refuses warm with packs
     )
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
 

@@ -24,6 +24,7 @@ from study.tracking._tags import (
     TAG_STAGE,
     TAG_STUDY,
     TAG_SUITE,
+    TAG_TRIALS,
     trial_status,
 )
 from study.tracking.payload import std_key
@@ -212,8 +213,11 @@ def _study_parents(client: MlflowClient) -> list[Run]:
 
 
 def _budget(parent: Run) -> str:
-    """``trials x folds x epochs`` of a study, from its parent run's params."""
-    found = parent.data.params
+    """``trials x folds x epochs`` of a study, from its parent run (trials: with those
+    `extend` added)."""
+    found = dict(parent.data.params)
+    if TAG_TRIALS in parent.data.tags:
+        found["trials"] = parent.data.tags[TAG_TRIALS]
     return "x".join(found.get(name, "?") for name in ("trials", "folds", "epochs"))
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "TAG_STOPPED_EARLY",
     "TAG_STUDY",
     "TAG_SUITE",
+    "TAG_TRIALS",
     "TAG_TRIAL_ID",
     "TAG_TRIAL_INDEX",
     "Mode",
@@ -46,6 +47,9 @@ TAG_METRIC: Final = "actmix.metric"  # the objective key, e.g. val_rmse_mean
 TAG_MODE: Final = "actmix.mode"  # a Mode
 TAG_TRIAL_ID: Final = "trial_id"  # Tune's id: a restored study finds its runs by it
 TAG_TRIAL_INDEX: Final = "actmix.trial_index"  # 0-based creation order (0: the baseline)
+# on a parent run `extend` grew: the trials asked for in all (its "trials" param: the first
+# launch's); one "extension.<k>" tag per extension says how many and when
+TAG_TRIALS: Final = "actmix.trials"
 TAG_PARENT: Final = "mlflow.parentRunId"
 # runs of a suite: its name, and the stage of the run (study parent, final or reference)
 TAG_SUITE: Final = "suite"

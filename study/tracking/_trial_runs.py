@@ -27,6 +27,7 @@ from study.tracking import payload
 from study.tracking._artifacts import write_reported_artifacts
 from study.tracking._client import client_for, now_ms, param_text, trial_runs
 from study.tracking._metric_writer import MetricWriter
+from study.tracking._packs import PackSlot
 from study.tracking._tags import (
     CONFIG_ARTIFACT,
     STOPPED,
@@ -92,6 +93,9 @@ class StudyRun:
     model: str  # model family, tagged on each trial run
     objective: str  # the metric key optimised, e.g. val_rmse_mean
     mode: Mode
+    # runs of an extended study's unpacked trials are named from here on (Tune counts
+    # each launch's trials from 1; a packed trial's runs carry their Optuna numbers)
+    first_index: int = 0
 
 
 class TrialRuns:
@@ -138,7 +142,10 @@ class TrialRuns:
         if orphan is not None:
             self.client.set_tag(orphan, TAG_TRIAL_ID, trial.trial_id)
             return self._continue(trial, orphan)
-        return self._create(trial, index=_creation_index(trial, default=len(children)))
+        offset = 0 if isinstance(trial, PackSlot) else self.study.first_index
+        return self._create(
+            trial, index=_creation_index(trial, default=len(children), offset=offset)
+        )
 
     def _continue(self, trial: TrialLike, run_id: str) -> str:
         history = self.client.get_metric_history(run_id, self.study.objective)
@@ -309,14 +316,15 @@ def _orphan_run(children: list[Run], trial: TrialLike, live: Collection[TrialLik
     return None
 
 
-def _creation_index(trial: TrialLike, *, default: int) -> int:
-    """0-based order in which the searcher created ``trial`` (so trial-0000 is the baseline).
+def _creation_index(trial: TrialLike, *, default: int, offset: int = 0) -> int:
+    """0-based order in which the searcher created ``trial`` (so trial-0000 is the baseline),
+    counted from ``offset`` (the trials of the study's earlier launches).
 
     Trials start concurrently, so start order is not creation order; Tune's experiment
     tag begins with the searcher's 1-based counter ("3_train.lr=...").
     """
     head = str(getattr(trial, "experiment_tag", "")).split("_", 1)[0]
-    return int(head) - 1 if head.isdigit() else default
+    return offset + int(head) - 1 if head.isdigit() else default
 
 
 def _trial_error(trial: TrialLike) -> str | None:
