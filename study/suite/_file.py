@@ -37,6 +37,7 @@ __all__ = [
     "Suite",
     "SuiteDataset",
     "SuiteModel",
+    "ensemble_label",
     "load_suite",
     "reference_config",
 ]
@@ -129,18 +130,37 @@ class Suite:
     study: StudyBudget
     focus: str  # the tuned model every other row is compared against
     text: str  # the file as read, kept in reports
+    # `ensemble: {top_k: k}`: a row `<model>-ensemble` per tuned model, the k best
+    # configurations of its unit's study retrained and averaged; None: no ensembles
+    ensemble_top_k: int | None = None
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
     @property
+    def ensembles(self) -> tuple[str, ...]:
+        """The ensemble rows' labels, ``<model>-ensemble`` per tuned model (or none)."""
+        if self.ensemble_top_k is None:
+            return ()
+        return tuple(ensemble_label(m.label) for m in self.models)
+
+    @property
     def labels(self) -> tuple[str, ...]:
-        """Tuned models first, then references."""
-        return (*(m.label for m in self.models), *(r.label for r in self.references))
+        """Tuned models first, then their ensembles, then references."""
+        tuned = (m.label for m in self.models)
+        return (*tuned, *self.ensembles, *(r.label for r in self.references))
 
 
-_TOP = ("name", "datasets", "models", "references", "protocol", "study", "focus")
+ENSEMBLE_SUFFIX = "-ensemble"
+
+
+def ensemble_label(label: str) -> str:
+    """The label of tuned model ``label``'s ensemble row."""
+    return label + ENSEMBLE_SUFFIX
+
+
+_TOP = ("name", "datasets", "models", "references", "protocol", "study", "focus", "ensemble")
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -180,14 +200,16 @@ def load_suite(path: str | Path) -> Suite:
     protocol = _dataclass(Protocol, data.get("protocol") or {}, f"{where}: protocol")
     study = _dataclass(StudyBudget, data.get("study") or {}, f"{where}: study")
     _check_protocol(protocol, study, where)
-    labels = [*(m.label for m in models), *(r.label for r in references)]
+    top_k = _ensemble(data.get("ensemble"), study, f"{where}: ensemble")
+    ensembles = [ensemble_label(m.label) for m in models] if top_k is not None else []
+    labels = [*(m.label for m in models), *ensembles, *(r.label for r in references)]
     _unique(labels, f"{where}: models and references")
     _unique([d.label for d in datasets], f"{where}: datasets")
     tuned = [m.label for m in models]
     focus = data.get("focus") or ("actmix" if "actmix" in tuned else tuned[0])
     if focus not in tuned:
         raise ValueError(f"{where}: focus {shorten(focus)} is not a tuned model; valid: {tuned}")
-    suite = Suite(name, where, datasets, models, references, protocol, study, focus, text)
+    suite = Suite(name, where, datasets, models, references, protocol, study, focus, text, top_k)
     for reference in references:
         try:  # impossible settings fail now, not hours into the suite
             reference_config(reference, epochs=study.epochs)
@@ -262,6 +284,20 @@ def _check_model(model: str, where: str) -> None:
     valid = (*available_activations(), XGBOOST)
     if model not in valid:
         raise ValueError(f"{where}: unknown model {shorten(model)}; valid: {', '.join(valid)}")
+
+
+def _ensemble(data: Any, study: StudyBudget, where: str) -> int | None:
+    """``ensemble: {top_k: k}``: k, at least 2 and at most the trials of a study."""
+    if data is None:
+        return None
+    top_k = _mapping(data, where, ("top_k",)).get("top_k")
+    if not isinstance(top_k, int) or isinstance(top_k, bool):
+        raise ValueError(f"{where}.top_k: expected int, got {shorten(top_k)}")
+    if not 2 <= top_k <= study.trials:
+        raise ValueError(
+            f"{where}.top_k must be between 2 and study.trials ({study.trials}), got {top_k}"
+        )
+    return top_k
 
 
 def _check_protocol(protocol: Protocol, study: StudyBudget, where: str) -> None:

@@ -81,6 +81,8 @@ def determinants(
     for name, value in dataclasses.asdict(suite.study).items():
         found[f"study.{name}"] = value
     found["study.grace_period"] = suite.study.grace  # the default resolved
+    if suite.ensemble_top_k is not None:  # suites without ensembles keep their old locks
+        found["ensemble.top_k"] = suite.ensemble_top_k
     if suite.study.pack == 1:
         # unpacked, as every suite locked before packs existed: their locks still match
         del found["study.pack"]

@@ -16,7 +16,7 @@ from actmix.types import Task
 
 __all__ = ["TunedStudy", "UnitKind", "UnitRecord"]
 
-UnitKind = Literal["tuned", "reference"]
+UnitKind = Literal["tuned", "reference", "ensemble"]
 
 
 def _missing(what: str, data: Mapping[str, Any], fields: tuple[str, ...]) -> None:

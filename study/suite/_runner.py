@@ -32,9 +32,11 @@ from actmix.splits import Splits, make_folds
 from actmix.types import Dataset
 from study.store import DEFAULT_STORE, default_store_uris, manifest_path, store_folder
 from study.suite._checks import check_suite, unit_request
+from study.suite._ensemble import retrain_ensemble
 from study.suite._file import Suite, reference_config
 from study.suite._lock import check_lock, determinants, write_lock
 from study.suite._records import TunedStudy, UnitRecord
+from study.suite._unit_runs import log_unit, unit_tags
 from study.suite._units import (
     Unit,
     claim_unit,
@@ -228,6 +230,8 @@ def _run_units(
                     context = _Context(
                         suite, store, uri, artifacts, address, threads, root, dataset, report
                     )
+                if unit.kind == "ensemble":
+                    _await_tuned(context, unit)
                 _run_unit(context, unit)
             done = sum(u.path(root).is_file() for u in suite_units(suite))
             elapsed = time.perf_counter() - started
@@ -262,25 +266,33 @@ def _run_unit(context: _Context, unit: Unit) -> None:
     began = time.perf_counter()
     study: TunedStudy | None = None
     trials: list[dict[str, Any]] | None = None
-    if unit.kind == "reference":
-        (reference,) = [r for r in suite.references if r.label == unit.label]
-        config = reference_config(reference, epochs=suite.study.epochs)
-    else:
-        study, config, trials = _tuned_config(context, unit)
     seeds = tuple(range(protocol.seeds))
     outer = context.outer(unit.repeat)
-    context.report(
-        f"{unit.dataset.label} {unit.fold_name}: {unit.label} ({unit.kind}), "
-        f"retraining on {len(seeds)} seed(s) and scoring the outer-test rows"
-    )
-    scored = evaluate_outer_fold(
-        context.dataset,
-        config,
-        outer,
-        unit.outer_fold,
-        seeds=seeds,
-        threads=context.threads,
-    )
+    said = f"{unit.dataset.label} {unit.fold_name}: {unit.label} ({unit.kind}), retraining"
+    if unit.kind == "ensemble":
+        top_k = suite.ensemble_top_k or 0
+        context.report(f"{said} the top {top_k} of its study on {len(seeds)} seed(s)")
+        config, scored = retrain_ensemble(
+            context.dataset,
+            outer,
+            unit.outer_fold,
+            tracking_uri=context.tracking_uri,
+            study=unit.study_name(suite),
+            top_k=top_k,
+            seeds=seeds,
+            threads=context.threads,
+        )
+    else:
+        if unit.kind == "reference":
+            (reference,) = [r for r in suite.references if r.label == unit.label]
+            tuned = reference_config(reference, epochs=suite.study.epochs)
+        else:
+            study, tuned, trials = _tuned_config(context, unit)
+        context.report(f"{said} on {len(seeds)} seed(s) and scoring the outer-test rows")
+        config = run_config_to_dict(tuned)
+        scored = evaluate_outer_fold(
+            context.dataset, tuned, outer, unit.outer_fold, seeds=seeds, threads=context.threads
+        )
     metric = primary_metric(context.dataset.task)
     values = [row[f"test_{metric.name}"] for row in scored.rows]
     record = UnitRecord(
@@ -299,13 +311,15 @@ def _run_unit(context: _Context, unit: Unit) -> None:
         direction=metric.direction,
         value=_mean(values),
         rows=list(scored.rows),
-        config=run_config_to_dict(config),
+        config=config,
         study=study,
         seconds=time.perf_counter() - began,
         repeat=unit.repeat,
         provenance=provenance(),
     )
-    record = dataclasses.replace(record, run_id=_log_unit(context, unit, record))
+    record = dataclasses.replace(
+        record, run_id=log_unit(context.tracking_uri, suite, unit, record, context.artifacts)
+    )
     write_unit(context.root, unit, record, scored.test_idx, scored.test_prediction, trials)
     context.report(
         f"{unit.dataset.label} {unit.fold_name}: {unit.label} test {metric.name} {record.value:.4f}"
@@ -338,7 +352,7 @@ def _tuned_config(
             tracking_uri=context.tracking_uri if context.artifacts is None else None,
             address=context.address,
         )
-        run_study(request, report=context.report, tags=_tags(suite, unit, "study"))
+        run_study(request, report=context.report, tags=unit_tags(suite, unit, "study"))
     # kept beside the unit's record, so that the committed records name what was retrained
     _, exported = export_best(
         context.tracking_uri, name, unit.path(context.root).with_suffix(".best.yaml")
@@ -361,6 +375,17 @@ def _tuned_config(
     return study, config, trials
 
 
+def _await_tuned(context: _Context, unit: Unit) -> None:
+    """Before an ensemble unit: its tuned unit done, by another driver or now by this one."""
+    tuned = unit.tuned()
+    while not tuned.path(context.root).is_file():
+        with claim_unit(context.root, tuned) as mine:
+            if mine and not tuned.path(context.root).is_file():
+                _run_unit(context, tuned)
+                continue
+        time.sleep(2)  # another driver runs it
+
+
 def _study_finished(context: _Context, name: str) -> bool:
     import json
 
@@ -375,51 +400,6 @@ def _study_finished(context: _Context, name: str) -> bool:
         with relocated(old, context.store):
             uri = relocate(uri)
     return run_finished(uri, manifest["parent_run_id"])
-
-
-def _log_unit(context: _Context, unit: Unit, record: UnitRecord) -> str:
-    """One MLflow run per unit in the suite's experiment (stage final or reference)."""
-    from study.tracking import log_finished_run
-
-    stage = "final" if unit.kind == "tuned" else "reference"
-    rows = record.rows
-    return log_finished_run(
-        context.tracking_uri,
-        context.suite.name,
-        run_name=f"{unit.dataset.label}-{unit.label}-{unit.fold_name}",
-        tags=_tags(context.suite, unit, stage),
-        params={
-            "outer_fold": unit.outer_fold,
-            "repeat": unit.repeat,
-            "outer_folds": record.outer_folds,
-            "split_seed": record.split_seed,
-            "splits_fingerprint": record.fingerprint,
-            "seeds": len(rows),
-            "config": record.config,
-        },
-        metrics={
-            f"{key}_mean": _mean([row[key] for row in rows])
-            for key in rows[0]
-            if key.startswith(("test_", "val_"))
-        },
-        artifact_location=context.artifacts,
-        replace=True,  # a unit redone after a failed write keeps one run
-    )
-
-
-def _tags(suite: Suite, unit: Unit, stage: str) -> dict[str, str]:
-    from study.tracking import TAG_DATASET, TAG_MODEL, TAG_STAGE, TAG_SUITE
-
-    return {
-        TAG_SUITE: suite.name,
-        "dataset": unit.dataset.label,
-        "model": unit.label,
-        "outer_fold": str(unit.outer_fold),
-        "repeat": str(unit.repeat),
-        TAG_STAGE: stage,
-        TAG_DATASET: unit.dataset.label,
-        TAG_MODEL: unit.model,
-    }
 
 
 def _cores() -> int:

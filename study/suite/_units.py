@@ -2,10 +2,12 @@
 
 A unit is (dataset, model or reference, repeat, outer fold). A tuned unit runs a study on the
 outer fold's training rows, retrains the best configuration and scores the outer-test
-rows; a reference unit only retrains and scores. A unit is done when its result file
-exists: ``<store>/suites/<suite>/units/<dataset>/<label>/outer<j>.json`` (``r<i>-outer<j>``
-for repeat i > 0 of the outer cross-validation), with the out-of-fold predictions beside
-it in ``.npz`` and the study's trials in ``.trials.json``, written atomically at the end.
+rows; a reference unit only retrains and scores; an ensemble unit (``ensemble: {top_k}``)
+retrains the top k configurations of its tuned unit's study and scores their average. A
+unit is done when its result file exists:
+``<store>/suites/<suite>/units/<dataset>/<label>/outer<j>.json`` (``r<i>-outer<j>`` for
+repeat i > 0 of the outer cross-validation), with the out-of-fold predictions beside it in
+``.npz`` and the study's trials in ``.trials.json``, written atomically at the end.
 A process works on a unit only while it holds the unit's claim, an ``flock`` on
 ``claims/<dataset>/<label>/outer<j>.lock``, so drivers side by side never run one unit
 twice, and the kernel drops the claim of a driver that dies, however it dies.
@@ -13,6 +15,7 @@ twice, and the kernel drops the claim of a driver that dies, however it dies.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -24,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from study.suite._file import Suite, SuiteDataset
+from study.suite._file import ENSEMBLE_SUFFIX, Suite, SuiteDataset, ensemble_label
 from study.suite._records import UnitKind, UnitRecord
 
 __all__ = [
@@ -62,8 +65,19 @@ class Unit:
         prefix = f"r{self.repeat}-" if self.repeat else ""
         return f"{prefix}outer{self.outer_fold}"
 
+    @property
+    def tuned_label(self) -> str:
+        """The tuned model whose study the unit uses (an ensemble: the model it averages)."""
+        return self.label.removesuffix(ENSEMBLE_SUFFIX) if self.kind == "ensemble" else self.label
+
     def study_name(self, suite: Suite) -> str:
-        return f"{suite.name}-{self.dataset.label}-{self.label}-{self.fold_name}"
+        return f"{suite.name}-{self.dataset.label}-{self.tuned_label}-{self.fold_name}"
+
+    def tuned(self) -> Unit:
+        """The tuned unit an ensemble unit averages the study of (itself for others)."""
+        if self.kind != "ensemble":
+            return self
+        return dataclasses.replace(self, label=self.tuned_label, kind="tuned")
 
     def path(self, root: Path) -> Path:
         return root / "units" / self.dataset.label / self.label / f"{self.fold_name}.json"
@@ -82,6 +96,10 @@ def suite_units(suite: Suite) -> Iterator[Unit]:
                     yield Unit(dataset, reference.label, reference.model, "reference", fold, repeat)
                 for model in suite.models:
                     yield Unit(dataset, model.label, model.model, "tuned", fold, repeat)
+                if suite.ensemble_top_k is not None:  # after the studies they average
+                    for model in suite.models:
+                        label = ensemble_label(model.label)
+                        yield Unit(dataset, label, model.model, "ensemble", fold, repeat)
 
 
 @contextmanager

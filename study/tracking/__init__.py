@@ -51,6 +51,7 @@ from study.tracking._leaderboard import (
     format_frame,
     study_trials,
     suite_finals,
+    top_configurations,
 )
 from study.tracking._lifecycle import (
     end_open_trials,
@@ -171,6 +172,7 @@ __all__ = [
     "study_runs",
     "study_trials",
     "suite_finals",
+    "top_configurations",
     "trial_run_name",
     "trial_runs",
     "trial_status",

@@ -256,12 +256,22 @@ def _cell(value: Any) -> str:
 def best_configuration(uri: str, study: str) -> dict[str, Any]:
     """The best finished trial's configuration, with its provenance: what ``cv --config``
     reads. ValueError when the study has no finished trial."""
+    return top_configurations(uri, study, 1)[0]
+
+
+def top_configurations(uri: str, study: str, k: int) -> list[dict[str, Any]]:
+    """The configurations of the ``k`` best finished trials (fewer if the study has fewer),
+    best first, each as :func:`best_configuration` gives it. ValueError when none finished."""
     trials = study_trials(uri, study)
     finished = trials[(trials["status"] == "FINISHED") & trials["value"].map(math.isfinite)]
     if finished.empty:
         raise ValueError(f"study {study!r} has no finished trial to export")
-    best = finished.iloc[0]
     client = client_for(uri)
+    return [_configuration(client, uri, study, row) for _, row in finished.head(k).iterrows()]
+
+
+def _configuration(client: MlflowClient, uri: str, study: str, best: pd.Series) -> dict[str, Any]:
+    """The configuration of trial ``best`` (a row of :func:`study_trials`), with provenance."""
     config_text = client.download_artifacts(best["run_id"], CONFIG_ARTIFACT)
     config = yaml.safe_load(Path(config_text).read_text())
     run = client.get_run(best["run_id"])

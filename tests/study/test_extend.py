@@ -35,36 +35,40 @@ def _trials(store: Path, name: str) -> tuple[MlflowClient, list, list]:
     return client, [parent, *trials], study.trials
 
 
-def test_extend_adds_exactly_n_new_configurations_to_the_same_study(
-    local_ray,  # noqa: ARG001
-    tmp_path: Path,
-    capsys,
-) -> None:
-    store = tmp_path / "store"
+@pytest.fixture(scope="module")
+def grown(local_ray, tmp_path_factory) -> tuple[Path, set[str]]:  # noqa: ARG001
+    """A store with study "grow": 3 trials, then extended by 2 (in this process); and the
+    run ids of the first three."""
+    store = tmp_path_factory.mktemp("extend") / "store"
     argv = ["run", "--name", "grow", "--trials", "3", *TINY, "--store", str(store)]
     assert main(argv) == 0
-    _, (parent, *before), optuna_before = _trials(store, "grow")
-    manifest = (store / "studies" / "grow.json").read_text()
+    _, (_, *before), _ = _trials(store, "grow")
+    assert main(["extend", "grow", "--trials", "2", "--store", str(store)]) == 0
+    return store, {run.info.run_id for run in before}
 
-    # bad input: one clear error, nothing written
+
+def test_bad_extend_requests_say_why_and_write_nothing(grown, capsys) -> None:
+    grown, _ = grown
+    manifest = (grown / "studies" / "grow.json").read_text()
     with pytest.raises(SystemExit):
-        main(["extend", "grow", "--store", str(store)])  # --trials is required
-    assert main(["extend", "grow", "--trials", "0", "--store", str(store)]) == 2
-    assert main(["extend", "nope", "--trials", "2", "--store", str(store)]) == 2
+        main(["extend", "grow", "--store", str(grown)])  # --trials is required
+    assert main(["extend", "grow", "--trials", "0", "--store", str(grown)]) == 2
+    assert main(["extend", "nope", "--trials", "2", "--store", str(grown)]) == 2
     err = capsys.readouterr().err
     assert "--trials must be a positive whole number" in err
     assert "no study named 'nope'" in err and "known studies: grow" in err
-    assert (store / "studies" / "grow.json").read_text() == manifest
+    assert (grown / "studies" / "grow.json").read_text() == manifest
 
-    assert main(["extend", "grow", "--trials", "2", "--store", str(store)]) == 0
+
+def test_extend_adds_exactly_n_new_configurations_to_the_same_study(grown) -> None:
+    store, before = grown
     _, (parent, *runs), trials = _trials(store, "grow")
     assert [r.info.run_name for r in runs] == [f"trial-{i:04d}" for i in range(5)]
-    assert {r.info.run_id for r in before} <= {r.info.run_id for r in runs}
+    assert {r.info.run_id for r in runs[:3]} == before  # the first launch's runs stay
     assert all(r.info.status == "FINISHED" for r in runs)
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in runs)
     # one Optuna study: the sampler continued over the whole history, nothing repeated
     assert [t.number for t in trials] == list(range(5))
-    assert {t.number for t in optuna_before} == {0, 1, 2}
     assert all(t.state.name == "COMPLETE" for t in trials)
     configs = {json.dumps(t.params, sort_keys=True) for t in trials}
     assert len(configs) == 5
@@ -83,12 +87,12 @@ def test_extend_adds_exactly_n_new_configurations_to_the_same_study(
     assert recorded["request"]["trials"] == 3  # the first launch's request stays
 
 
-def test_an_extension_whose_driver_is_killed_resumes_to_exactly_n_more(tmp_path: Path) -> None:
+def test_an_extension_whose_driver_is_killed_resumes_to_exactly_n_more(
+    grown, tmp_path: Path
+) -> None:
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    store = tmp_path / "store"
-    first = study_command("run", "--name", "kx", "--trials", "2", *TINY, "--store", str(store))
-    subprocess.run(first, check=True, capture_output=True, env=env, timeout=600)
-    extend = study_command("extend", "kx", "--trials", "3", "--store", str(store))
+    store, _ = grown  # 5 trials: 3, then 2 more
+    extend = study_command("extend", "grow", "--trials", "3", "--store", str(store))
     code, _ = signal_when_ready(
         extend,
         log=tmp_path / "extend.log",
@@ -100,18 +104,18 @@ def test_an_extension_whose_driver_is_killed_resumes_to_exactly_n_more(tmp_path:
     )
     assert code == -signal.SIGKILL
     resumed = subprocess.run(
-        study_command("resume", "kx", "--store", str(store)),
+        study_command("resume", "grow", "--store", str(store)),
         capture_output=True,
         text=True,
         env=env,
         timeout=600,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    _, (parent, *runs), trials = _trials(store, "kx")
-    assert [r.info.run_name for r in runs] == [f"trial-{i:04d}" for i in range(5)]
+    _, (parent, *runs), trials = _trials(store, "grow")
+    assert [r.info.run_name for r in runs] == [f"trial-{i:04d}" for i in range(8)]
     assert all(r.info.status == "FINISHED" for r in runs)
-    assert len({r.data.tags["trial_id"] for r in runs}) == 5
+    assert len({r.data.tags["trial_id"] for r in runs}) == 8
     trained = [t for t in trials if t.state.name == "COMPLETE"]
-    assert len(trained) == 5
-    assert len({json.dumps(t.params, sort_keys=True) for t in trained}) == 5
-    assert parent.info.status == "FINISHED" and parent.data.tags["actmix.trials"] == "5"
+    assert len(trained) == 8
+    assert len({json.dumps(t.params, sort_keys=True) for t in trained}) == 8
+    assert parent.info.status == "FINISHED" and parent.data.tags["actmix.trials"] == "8"

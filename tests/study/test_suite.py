@@ -5,6 +5,7 @@ the nested-CV leak test (the outer-test rows of a fold never reach its study or 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from study.report import BEGIN, END, render_markdown, replace_block
 from study.run import ORPHAN_FAILURE, ORPHAN_REASON
 from study.suite import (
+    determinants,
     load_suite,
     read_trials,
     read_unit,
@@ -55,6 +57,37 @@ def test_a_good_suite_file_is_read_with_defaults(tmp_path):
     # ASHA's grace period defaults to a third of the epochs; TPE's start-up to run's default
     assert suite.study.grace == 1 and suite.study.n_startup_trials == 10
     assert suite.protocol.repeats == 1
+
+
+def test_an_ensemble_adds_a_row_per_tuned_model_after_its_study(tmp_path):
+    suite = load_suite(_write(tmp_path / "s.yaml", GOOD + "ensemble: {top_k: 2}\n"))
+    assert suite.labels == ("actmix", "relu", "actmix-ensemble", "relu-ensemble", "seed")
+    units = list(suite_units(suite))
+    assert len(units) == 3 * 5
+    for unit in units:
+        if unit.kind == "ensemble":  # it averages its tuned unit's study, which comes first
+            tuned = unit.tuned()
+            assert tuned.kind == "tuned" and tuned.label == unit.label.removesuffix("-ensemble")
+            assert unit.study_name(suite) == tuned.study_name(suite)
+            assert units.index(tuned) < units.index(unit)
+    assert determinants(suite)["ensemble.top_k"] == 2
+    # a suite without ensembles keeps the lock it had before they existed
+    plain = load_suite(_write(tmp_path / "g.yaml", GOOD))
+    assert not any(key.startswith("ensemble") for key in determinants(plain))
+
+
+@pytest.mark.parametrize(
+    ("ensemble", "message"),
+    [
+        ("{top_k: 1}", "ensemble.top_k must be between 2 and study.trials (2), got 1"),
+        ("{top_k: 3}", "ensemble.top_k must be between 2 and study.trials (2), got 3"),
+        ("{top_k: two}", "ensemble.top_k: expected int"),
+        ("{top: 2}", "did you mean 'top_k'"),
+    ],
+)
+def test_bad_ensembles_are_refused_in_one_line(tmp_path, ensemble, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_suite(_write(tmp_path / "s.yaml", GOOD + f"ensemble: {ensemble}\n"))
 
 
 def test_repeats_multiply_the_units_and_name_them_apart(tmp_path):
@@ -139,6 +172,7 @@ references:
   relu-default: {model: relu}
 protocol: {outer_folds: 2, repeats: 2, inner_folds: 2, seeds: 2, split_seed: 3}
 study: {trials: 2, epochs: 3, grace_period: 2, pack: 2}  # actmix packed; xgboost never is
+ensemble: {top_k: 2}  # actmix-ensemble and xgboost-ensemble rows
 """
 
 
@@ -159,7 +193,8 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     monkeypatch.chdir(workdir)
     # two suite drivers side by side on the module's Ray (suite run --jobs 2)
     progress = run_suite(suite, store=store, report=lines.append, jobs=2)
-    assert len(progress.done) == progress.total == 24 and not progress.left
+    # 2 datasets x 2 repeats x 2 outer folds x (2 tuned, 2 ensembles, 1 reference)
+    assert len(progress.done) == progress.total == 40 and not progress.left
     assert not list(workdir.iterdir())  # nothing (no mlruns/) outside the store
     for worker in ("[1] ", "[2] "):  # both took units, and said which
         assert any(line.startswith(worker) and "units done" in line for line in lines), lines
@@ -183,6 +218,11 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
             assert arrays["prediction"].shape[:2] == (2, len(arrays["test_idx"]))
             covered.setdefault((unit.label, unit.repeat), []).append(arrays["test_idx"])
             history = read_trials(root, unit)
+            if unit.kind == "ensemble":  # the top 2 of its tuned unit's study, averaged
+                members = record.config["provenance"]["members"]
+                assert len(record.config["ensemble"]) == len(members) >= 1
+                assert record.config["provenance"]["study"] == unit.study_name(suite)
+                assert [row["members"] for row in record.rows] == [len(members)] * 2
             if unit.kind == "tuned":
                 assert record.study is not None and record.study.best_value is not None
                 assert history is not None and len(history) >= 2
@@ -205,7 +245,7 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     assert [e.name for e in client.search_experiments()] == ["tiny", "Default"]
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
     stages = [run.data.tags.get("stage") for run in runs]
-    assert stages.count("study") == 16 and stages.count("final") == 16
+    assert stages.count("study") == 16 and stages.count("final") == 16 + 16  # and ensembles
     assert stages.count("reference") == 8
     assert sum(run.data.tags.get("actmix.role") == "trial" for run in runs) == 16 * 2
     uri = f"sqlite:///{root.parent.parent / 'mlflow.db'}"
@@ -217,7 +257,7 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
 
     again: list[str] = []
     run_suite(suite, store=store, report=again.append)
-    assert again == ["suite tiny: all 24 units are done; nothing to run"]
+    assert again == ["suite tiny: all 40 units are done; nothing to run"]
 
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\n{BEGIN}\nold numbers\n{END}\n\nmore text\n")
@@ -228,7 +268,7 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
         report
     )
     # datasets x labels x repeats x outer folds x seeds
-    assert len(report["results"]) == 2 * 3 * 2 * 2 * 2
+    assert len(report["results"]) == 2 * 5 * 2 * 2 * 2
     checks = {(c["check"], c["dataset"], c["model"]): c for c in report["budget_checks"]}
     assert checks[("random search", "all", "all")]["verdict"] == "fail"  # 2 trials <= 10
     assert checks[("finished trials", "reg", "actmix")]["verdict"] == "fail"
@@ -242,6 +282,7 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     assert budget["wall_seconds"] >= budget["unit_seconds"] / 2 > 0
     compared = {(c["dataset"], c["b"]) for c in report["comparisons"]}
     assert ("reg", "relu-default") in compared and ("cls", "xgboost") in compared
+    assert ("reg", "actmix-ensemble") in compared and ("cls", "xgboost-ensemble") in compared
     for comparison in report["comparisons"]:
         assert comparison["a"] == "actmix"
         assert {"test", "p_value", "p_holm", "mean_difference", "ci_low", "better"} <= set(
@@ -283,6 +324,7 @@ datasets: [{spec: "csv:data.csv", target: y, task: regression}]
 models: [actmix, relu]
 protocol: {outer_folds: 2, inner_folds: 2, seeds: 2, split_seed: 1}
 study: {trials: 3, epochs: 4, scheduler: none, max_concurrent: 1}
+ensemble: {top_k: 2}
 """
 
 
@@ -324,7 +366,7 @@ def test_outer_test_rows_never_reach_the_study_or_the_members(tmp_path):
         assert not suite_progress(suite, store=store).left
         runs[folder] = (suite, store)
 
-    for label in ("actmix", "relu"):
+    for label in ("actmix", "relu", "actmix-ensemble", "relu-ensemble"):
         (a_suite, a_store), (b_suite, b_store) = runs[clean], runs[scrambled]
         unit = next(u for u in suite_units(a_suite) if u.label == label and u.outer_fold == 0)
         a, a_arrays = read_unit(suite_directory(Path(a_store).resolve(), a_suite), unit)
@@ -338,7 +380,9 @@ def test_outer_test_rows_never_reach_the_study_or_the_members(tmp_path):
         assert np.array_equal(a_arrays["test_idx"], b_arrays["test_idx"])
         for row_a, row_b in zip(a.rows, b.rows, strict=True):
             for key in row_a:
-                if key.startswith("val_") or key in ("seed", "state_sha256", "best_epoch"):
+                # an ensemble's members: the same configurations, bit-identical weights
+                same = ("seed", "state_sha256", "best_epoch", "member_state_sha256", "members")
+                if key.startswith("val_") or key in same:
                     assert row_a[key] == row_b[key], (label, key)
             assert row_a["test_rmse"] != row_b["test_rmse"], label
         # the test predictions changed because the test features changed, not the members
@@ -348,6 +392,27 @@ def test_outer_test_rows_never_reach_the_study_or_the_members(tmp_path):
         a1, _ = read_unit(suite_directory(Path(a_store).resolve(), a_suite), other)
         b1, _ = read_unit(suite_directory(Path(b_store).resolve(), b_suite), other)
         assert a1.rows != b1.rows
+
+    # an ensemble's prediction is the mean of its members' (retrained here by hand), and its
+    # score that of the mean
+    from actmix.config import RunConfig, config_from_dict
+    from actmix.nested import evaluate_outer_fold
+
+    suite, store = runs[clean]
+    unit = next(u for u in suite_units(suite) if u.label == "relu-ensemble" and u.outer_fold == 0)
+    record, arrays = read_unit(suite_directory(Path(store).resolve(), suite), unit)
+    dataset = load_dataset(f"csv:{clean / 'data.csv'}", target="y")
+    members = [
+        evaluate_outer_fold(dataset, config_from_dict(RunConfig, config), outer, 0, seeds=(0, 1))
+        for config in record.config["ensemble"]
+    ]
+    assert len(members) == 2
+    mean = np.mean([member.test_prediction for member in members], axis=0)
+    np.testing.assert_allclose(arrays["prediction"], mean, rtol=1e-6)
+    y = dataset.target.to_numpy(dtype=float)[arrays["test_idx"]]
+    rmse = [float(np.sqrt(np.mean((mean[seed] - y) ** 2))) for seed in (0, 1)]
+    assert [row["test_rmse"] for row in record.rows] == pytest.approx(rmse, rel=1e-6)
+    assert record.value == pytest.approx(sum(rmse) / 2, rel=1e-6)
 
 
 KILLED = """
