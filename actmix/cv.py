@@ -34,10 +34,12 @@ __all__ = [
     "BatchedMembers",
     "CVResult",
     "build_members",
+    "choose_split_seed",
     "cross_validate",
     "final_split_seed",
     "package_versions",
     "score_rows",
+    "splits_record",
     "summarise",
 ]
 
@@ -243,9 +245,22 @@ def _cross_validate_xgboost(
     return rows
 
 
-def _split_seed(
+def splits_record(splits: Splits) -> dict[str, Any]:
+    """What a CV result records of its folds (so another run can be checked against them)."""
+    return {
+        "k": splits.k,
+        "seed": splits.seed,
+        "inner_val": splits.inner_val,
+        "holdout": splits.holdout,
+        "fingerprint": splits.fingerprint(),
+    }
+
+
+def choose_split_seed(
     config: RunConfig, split_seed: int | None, tuned_with_split_seed: int | None
 ) -> int:
+    """The seed of a final CV's folds (see ``cross_validate``): the one given, else the
+    split seed ``config`` was tuned on + 1, else ``DEFAULT_SPLIT_SEED``."""
     if split_seed is not None:
         return split_seed
     if tuned_with_split_seed is None:
@@ -291,7 +306,7 @@ def cross_validate(
         raise ValueError(f"seeds must be distinct and at least one, got {list(seeds)}")
     started = time.perf_counter()
     if splits is None:
-        seed = _split_seed(config, split_seed, tuned_with_split_seed)
+        seed = choose_split_seed(config, split_seed, tuned_with_split_seed)
         splits = make_folds(dataset, folds, seed)
     if splits.n_rows != dataset.n_rows:
         raise ValueError(
@@ -316,13 +331,7 @@ def cross_validate(
         task=dataset.task,
         model_name=config.model,
         config=run_config_to_dict(config),
-        splits={
-            "k": splits.k,
-            "seed": splits.seed,
-            "inner_val": splits.inner_val,
-            "holdout": splits.holdout,
-            "fingerprint": splits.fingerprint(),
-        },
+        splits=splits_record(splits),
         seeds=seeds,
         rows=tuple(rows),
         summary=summarise(rows, keys),

@@ -78,13 +78,25 @@ def load_yaml_config(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _run_config(args: argparse.Namespace):
+def _run_configs(args: argparse.Namespace) -> tuple[list, bool]:
+    """The configurations `cv` evaluates, and whether they are an ensemble (a file that
+    ``export-best --top-k`` wrote: ``{ensemble: [...]}``)."""
+    data = load_yaml_config(args.config) if args.config else {}
+    ensemble = data.get("ensemble")
+    if ensemble is not None and (not isinstance(ensemble, list) or not ensemble):
+        raise UsageError(f"{args.config}: ensemble must be a non-empty list of configurations")
+    if ensemble is None:
+        return [_run_config(args, data, args.config)], False
+    return [
+        _run_config(args, m, f"{args.config}: ensemble[{i}]") for i, m in enumerate(ensemble)
+    ], True
+
+
+def _run_config(args: argparse.Namespace, data: dict[str, Any], source: str):
     from actmix.activations import check_activation
     from actmix.config import XGBOOST, RunConfig, config_from_dict, with_epochs
 
-    config = RunConfig()
-    if args.config:
-        config = config_from_dict(RunConfig, load_yaml_config(args.config), source=args.config)
+    config = config_from_dict(RunConfig, data, source=source or "defaults")
     changes: dict[str, Any] = {}
     if args.model:
         changes["model"] = args.model
@@ -111,9 +123,11 @@ def _command_cv(args: argparse.Namespace) -> int:
     from actmix.config import DEFAULT_DATASET
     from actmix.cv import cross_validate
     from actmix.data import load_dataset
+    from actmix.ensembles import cross_validate_ensemble
     from study.system import EpochProgress, format_table
 
-    config = _run_config(args)
+    configs, ensemble = _run_configs(args)
+    config = configs[0]  # an ensemble's data and provenance: its best member's
     dataset_spec = config.dataset or DEFAULT_DATASET
     # a config exported from a csv: study names its target and task
     target = args.target or config.provenance.get("target")
@@ -125,23 +139,19 @@ def _command_cv(args: argparse.Namespace) -> int:
         from study.tracking import check_tracking_uri
 
         check_tracking_uri(tracking_uri)
+    what = f"an ensemble of {len(configs)} {config.model}" if ensemble else config.model
     print(
-        f"cv: {config.model} on {dataset.name} ({dataset.n_rows} rows, {dataset.task}), "
+        f"cv: {what} on {dataset.name} ({dataset.n_rows} rows, {dataset.task}), "
         f"{args.folds} folds x {len(seeds)} seed(s)",
         file=sys.stderr,
     )
-    progress = EpochProgress(config.train.epochs)
-    result = cross_validate(
-        dataset,
-        config,
-        folds=args.folds,
-        seeds=seeds,
-        # None: cross_validate takes the study's + 1 for an exported config, else 0
-        split_seed=args.split_seed,
-        device=args.device,
-        on_epoch=progress,
-        progress=lambda line: print(line, file=sys.stderr),
-    )
+    # split_seed None: the study's + 1 for an exported config, else 0
+    run = {"folds": args.folds, "seeds": seeds, "split_seed": args.split_seed}
+    run |= {"device": args.device, "progress": lambda line: print(line, file=sys.stderr)}
+    if ensemble:
+        result = cross_validate_ensemble(dataset, configs, **run)
+    else:
+        result = cross_validate(dataset, config, on_epoch=EpochProgress(config.train.epochs), **run)
     rows = [
         [name.removeprefix("test_"), f"{s['mean']:.4f} ± {s['std']:.4f}", s["min"], s["max"]]
         for name, s in result.summary.items()
@@ -149,7 +159,7 @@ def _command_cv(args: argparse.Namespace) -> int:
     ]
     print(format_table(["metric (test)", "mean ± std", "min", "max"], rows))
     out = Path(
-        args.out or f"actmix-results/cv-{dataset.name}-{config.model}-{int(time.time())}.json"
+        args.out or f"actmix-results/cv-{dataset.name}-{result.model_name}-{int(time.time())}.json"
     )
     result.save_json(out)
     if tracking_uri:
@@ -162,7 +172,7 @@ def _command_cv(args: argparse.Namespace) -> int:
         print(f"logged to MLflow: experiment {experiment!r}, run {run_id} (stage=final)")
     primary = result.summary[f"test_{result.primary_metric}"]
     print(
-        f"{config.model} on {dataset.name}: test {result.primary_metric} "
+        f"{result.model_name} on {dataset.name}: test {result.primary_metric} "
         f"{primary['mean']:.4f} ± {primary['std']:.4f} over {len(result.rows)} runs "
         f"in {result.seconds:.1f}s; per-fold rows in {out}"
     )

@@ -220,11 +220,16 @@ def _command_export_best(args: argparse.Namespace) -> int:
 
     check_writable_file(args.out, field="out")  # before MLflow is asked anything
     uri = tracking_uri(args, must_exist=True)
-    path, config = export_best(uri, args.study, args.out)
-    provenance = config["provenance"]
+    path, config = export_best(uri, args.study, args.out, top_k=args.top_k)
+    members = config.get("ensemble", [config])
+    said = ", ".join(
+        f"{m['provenance']['trial']} ({m['provenance']['objective']} "
+        f"{m['provenance']['value']:.4f})"
+        for m in members
+    )
+    what = f"an ensemble of {len(members)}: " if "ensemble" in config else ""
     print(
-        f"wrote {path}: {provenance['trial']} of {args.study} "
-        f"({provenance['objective']} {provenance['value']:.4f}); "
+        f"wrote {path}: {what}{said} of {args.study}; "
         f"next: actmix-study cv --config {shlex.quote(str(path))} --folds 10 --seeds 3"
     )
     return 0
@@ -311,6 +316,11 @@ def add_study_commands(commands: Any) -> None:
     )
     export.add_argument("--study", required=True)
     export.add_argument("--out", required=True, help="YAML file to write")
+    export.add_argument(
+        "--top-k",
+        type=int,
+        help="write the K best configurations: `cv --config` evaluates their ensemble",
+    )
     add_store_options(export)
     export.set_defaults(handler=_command_export_best)
 

@@ -297,9 +297,20 @@ def _configuration(client: MlflowClient, uri: str, study: str, best: pd.Series) 
     return config
 
 
-def export_best(uri: str, study: str, out: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
-    """Write :func:`best_configuration` as YAML to ``out``; the path and what it holds."""
-    config = best_configuration(uri, study)
+def export_best(
+    uri: str, study: str, out: str | os.PathLike, *, top_k: int | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """Write :func:`best_configuration` as YAML to ``out``; the path and what it holds.
+
+    With ``top_k``: ``{"ensemble": [...]}``, the ``top_k`` best configurations (fewer if
+    fewer finished), best first, each with its provenance: ``cv --config`` evaluates their
+    ensemble."""
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"--top-k must be at least 1, got {top_k}")
+    if top_k is None:
+        config = best_configuration(uri, study)
+    else:
+        config = {"ensemble": top_configurations(uri, study, top_k)}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(config, sort_keys=False))

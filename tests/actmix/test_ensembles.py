@@ -60,3 +60,37 @@ def test_members_of_other_rows_or_seeds_are_refused() -> None:
         ensemble_outer_fold(dataset, [base, _member(np.array([1, 2]), prediction, (0, 2))])
     with pytest.raises(ValueError, match="at least one member"):
         ensemble_outer_fold(dataset, [])
+
+
+def test_a_cross_validated_ensemble_is_its_members_mean_on_every_fold() -> None:
+    from actmix.config import MLPConfig, RunConfig, TrainConfig
+    from actmix.ensembles import cross_validate_ensemble
+    from actmix.nested import evaluate_outer_fold
+    from actmix.splits import make_folds
+
+    dataset = make_regression_dataset(60)
+    configs = [
+        RunConfig(
+            model="relu",
+            mlp=MLPConfig(widths=(width,)),
+            train=TrainConfig(epochs=3, batch_size=16),
+        )
+        for width in (4, 8)
+    ]
+    result = cross_validate_ensemble(dataset, configs, folds=2, seeds=(0, 1), split_seed=3)
+    assert result.model_name == "relu-ensemble" and len(result.config["ensemble"]) == 2
+    assert [(row["fold"], row["seed"]) for row in result.rows] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    splits = make_folds(dataset, 2, 3)
+    assert result.splits["fingerprint"] == splits.fingerprint()
+    y = dataset.target.to_numpy(dtype=float)
+    for fold in (0, 1):  # by hand: each member alone, then the mean
+        members = [evaluate_outer_fold(dataset, c, splits, fold, seeds=(0, 1)) for c in configs]
+        mean = np.mean([member.test_prediction for member in members], axis=0)
+        truth = y[splits.folds[fold].test_idx]
+        for seed in (0, 1):
+            (row,) = [r for r in result.rows if r["fold"] == fold and r["seed"] == seed]
+            rmse = float(np.sqrt(np.mean((mean[seed] - truth) ** 2)))
+            assert row["test_rmse"] == pytest.approx(rmse, rel=1e-6)
+    assert result.summary["test_rmse"]["mean"] == pytest.approx(
+        np.mean([row["test_rmse"] for row in result.rows])
+    )

@@ -154,3 +154,38 @@ def test_cv_epochs_rescale_annealing_and_warmup(tmp_path, monkeypatch):
         100,
         40,
     )
+
+
+def test_cv_of_an_exported_ensemble_evaluates_the_averaged_members(tmp_path, capsys):
+    # what export-best --top-k writes: the members, best first, each with its provenance
+    rows = ["a,b,price"] + [f"{i % 7},{(i * 3) % 11},{(i * 13) % 17 / 3}" for i in range(60)]
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    member = (
+        "  - model: relu\n    dataset: csv:{csv}\n    mlp: {{widths: [{width}]}}\n"
+        "    train: {{epochs: 2}}\n"
+        "    provenance: {{study: s, trial: {trial}, target: price, task: regression, "
+        "split_seed: 3}}\n"
+    )
+    csv = tmp_path / "data.csv"
+    config = tmp_path / "top2.yaml"
+    config.write_text(
+        "ensemble:\n"
+        + member.format(csv=csv, width=4, trial="trial-0003")
+        + member.format(csv=csv, width=8, trial="trial-0001")
+    )
+    out = tmp_path / "r.json"
+    argv = ["cv", "--config", str(config), "--folds", "2", "--seeds", "2", "--out", str(out)]
+    code, stdout, err = _run(capsys, *argv, "--device", "cpu")
+    assert code == 0, err
+    assert "cv: an ensemble of 2 relu" in err and "relu-ensemble on data" in stdout
+    saved = json.loads(out.read_text())
+    assert saved["model"] == "relu-ensemble" and len(saved["config"]["ensemble"]) == 2
+    assert saved["splits"]["seed"] == 4  # the study's split seed + 1, as for one config
+    assert len(saved["rows"]) == 4 and {row["members"] for row in saved["rows"]} == {2}
+
+
+def test_an_ensemble_file_that_is_not_a_list_is_refused(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("ensemble: {model: relu}\n")
+    code, _, err = _run(capsys, "cv", "--config", str(config))
+    assert code == 2 and "ensemble must be a non-empty list of configurations" in err

@@ -248,6 +248,32 @@ def test_export_best_takes_the_best_finished_trial_with_its_provenance(
     }
 
 
+def test_export_best_top_k_writes_the_best_finished_configurations_first(
+    uri: str, tmp_path: Path
+) -> None:
+    path, written = export_best(uri, "plant-actmix", tmp_path / "top.yaml", top_k=3)
+    assert yaml.safe_load(path.read_text()) == written
+    members = written["ensemble"]
+    # only two finished (the stopped-early and failed runs are no members), best first
+    assert [m["provenance"]["trial"] for m in members] == ["trial-0003", "trial-0000"]
+    assert [m["provenance"]["value"] for m in members] == [3.8, 4.0]
+    assert all(m["dataset"] == "uci:power_plant" for m in members)
+    with pytest.raises(ValueError, match="--top-k must be at least 1"):
+        export_best(uri, "plant-actmix", tmp_path / "none.yaml", top_k=0)
+    assert not (tmp_path / "none.yaml").exists()
+
+
+def test_the_export_best_command_takes_top_k(uri: str, tmp_path: Path, capsys) -> None:
+    from study.cli import main
+
+    out = tmp_path / "top.yaml"
+    argv = ["export-best", "--tracking-uri", uri, "--study", "plant-actmix", "--out", str(out)]
+    assert main([*argv, "--top-k", "2"]) == 0
+    said = capsys.readouterr().out
+    assert "an ensemble of 2: trial-0003 (val_rmse_mean 3.8000), trial-0000" in said
+    assert "cv --config" in said and len(yaml.safe_load(out.read_text())["ensemble"]) == 2
+
+
 def test_export_best_without_a_finished_trial(uri: str, tmp_path: Path) -> None:
     # its one run is FINISHED in MLflow, but was stopped early: not a trained configuration
     with pytest.raises(ValueError, match="'wine-relu' has no finished trial"):
