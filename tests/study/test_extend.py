@@ -82,6 +82,15 @@ def test_extend_adds_exactly_n_new_configurations_to_the_same_study(grown) -> No
     assert parent.data.metrics["trials_finished"] == 5
     (row,) = best_per_model(f"sqlite:///{store / 'mlflow.db'}").itertuples()
     assert row.budget == "5x2x2"
+    # the study report's history and export-best see all of it as one study
+    from study.report import load_history
+    from study.tracking import export_best
+
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    history = load_history(uri, "grow", storage=f"sqlite:///{store / 'optuna.db'}")
+    assert dict(history.states) == {"COMPLETE": 5}
+    _, top = export_best(uri, "grow", store.parent / "top.yaml", top_k=5)
+    assert len(top["ensemble"]) == 5
     recorded = json.loads((store / "studies" / "grow.json").read_text())
     assert [e["trials"] for e in recorded["extensions"]] == [2]
     assert recorded["request"]["trials"] == 3  # the first launch's request stays
