@@ -138,14 +138,15 @@ class TrialRuns:
         for run in children:
             if run.data.tags.get(TAG_TRIAL_ID) == trial.trial_id:
                 return self._continue(trial, run.info.run_id)
-        orphan = _orphan_run(children, trial, live)
-        if orphan is not None:
-            self.client.set_tag(orphan, TAG_TRIAL_ID, trial.trial_id)
-            return self._continue(trial, orphan)
         offset = 0 if isinstance(trial, PackSlot) else self.study.first_index
-        return self._create(
-            trial, index=_creation_index(trial, default=len(children), offset=offset)
-        )
+        index = _creation_index(trial, default=len(children), offset=offset)
+        orphan = _orphan_run(children, trial, live, index=index)
+        if orphan is not None:
+            self.client.set_tag(orphan.info.run_id, TAG_TRIAL_ID, trial.trial_id)
+            # killed before its params or config were logged: log them now
+            self._describe(orphan.info.run_id, trial, params=not orphan.data.params)
+            return self._continue(trial, orphan.info.run_id)
+        return self._create(trial, index=index)
 
     def _continue(self, trial: TrialLike, run_id: str) -> str:
         history = self.client.get_metric_history(run_id, self.study.objective)
@@ -154,8 +155,6 @@ class TrialRuns:
         return run_id
 
     def _create(self, trial: TrialLike, *, index: int) -> str:
-        from mlflow.entities import Param
-
         study = self.study
         run = self.client.create_run(
             study.experiment_id,
@@ -174,12 +173,18 @@ class TrialRuns:
         )
         run_id = run.info.run_id
         self._runs[trial.trial_id] = run_id
-        params = [Param(str(k), param_text(v)) for k, v in sorted(trial.config.items())]
-        if params:
-            self.client.log_batch(run_id, params=params)
+        self._describe(run_id, trial, params=True)
+        return run_id
+
+    def _describe(self, run_id: str, trial: TrialLike, *, params: bool) -> None:
+        """Log the trial's params (with ``params``) and its full config as ``config.yaml``."""
+        from mlflow.entities import Param
+
+        logged = [Param(str(k), param_text(v)) for k, v in sorted(trial.config.items())]
+        if params and logged:
+            self.client.log_batch(run_id, params=logged)
         config = self.config_for_trial(dict(trial.config))
         self.client.log_text(run_id, yaml.safe_dump(config, sort_keys=False), CONFIG_ARTIFACT)
-        return run_id
 
     # --- logging ---------------------------------------------------------------------------
 
@@ -298,21 +303,26 @@ def _final_metrics(final: payload.FinalReport, objective: str, step: int) -> lis
     return [*metrics, Metric(payload.DIVERGED_MEMBERS, diverged, now, step)]
 
 
-def _orphan_run(children: list[Run], trial: TrialLike, live: Collection[TrialLike]) -> str | None:
+def _orphan_run(
+    children: list[Run], trial: TrialLike, live: Collection[TrialLike], *, index: int
+) -> Run | None:
     """A RUNNING child of a trial Tune no longer knows (created just before the driver
     died, missing from Tune's snapshot) with the same parameters: the restored
-    searcher re-issues that configuration, so the run is continued, not duplicated."""
+    searcher re-issues that configuration, so the run is continued, not duplicated.
+
+    A driver killed between creating a run and logging its params leaves one without
+    params: it is the orphan of the trial that has its creation index (the restored
+    searcher counts on from its snapshot, so the re-issued trial gets the same index)."""
     if not live:
         return None
     known = {t.trial_id for t in live}
     wanted = {str(k): param_text(v) for k, v in trial.config.items()}
     for run in children:
-        if (
-            run.info.status == "RUNNING"
-            and run.data.tags.get(TAG_TRIAL_ID) not in known
-            and run.data.params == wanted
-        ):
-            return str(run.info.run_id)
+        if run.info.status != "RUNNING" or run.data.tags.get(TAG_TRIAL_ID) in known:
+            continue
+        bare = not run.data.params and run.data.tags.get(TAG_TRIAL_INDEX) == str(index)
+        if run.data.params == wanted or bare:
+            return run
     return None
 
 

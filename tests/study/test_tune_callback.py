@@ -211,6 +211,33 @@ def test_orphan_run_is_adopted_by_the_reissued_configuration(study: Study) -> No
     assert study.steps(run.info.run_id) == [0, 1]
 
 
+def test_a_run_killed_before_its_params_were_logged_is_adopted_by_its_index(
+    study: Study,
+) -> None:
+    """The driver died between creating trial-0002's run and logging its params: the
+    restored searcher's third trial (same creation index) continues that run."""
+    client = client_for(study.uri)
+    tags = {TAG_PARENT: study.parent_run_id, TAG_ROLE: "trial", TAG_TRIAL_ID: "gone"}
+    bare, later = (
+        client.create_run(
+            study.experiment_id, run_name=f"trial-000{i}", tags={**tags, TAG_TRIAL_INDEX: str(i)}
+        ).info.run_id
+        for i in (2, 6)
+    )
+    reissued = FakeTrial("reissued", experiment_tag="3_train.lr=0.01")
+    logger = study.logger()
+    logger.on_trial_start(0, [reissued], reissued)
+    _report_all(logger, reissued, [_epoch(0, 1.0)])
+    logger.on_experiment_end([reissued])
+    runs = {run.info.run_id: run for run in study.runs()}
+    assert set(runs) == {bare, later}  # adopted, not duplicated
+    assert runs[bare].data.tags[TAG_TRIAL_ID] == "reissued"
+    assert runs[bare].data.params == {"train.lr": "0.01", "model.hidden": "[8,8]"}
+    assert "config.yaml" in {a.path for a in client.list_artifacts(bare)}
+    # the bare run of another index belongs to another trial: left alone
+    assert runs[later].data.tags[TAG_TRIAL_ID] == "gone" and not runs[later].data.params
+
+
 @pytest.mark.parametrize(
     "why",
     ["other parameters", "its trial is still live", "it has ended"],
