@@ -91,3 +91,13 @@ def test_the_packing_target_shows_its_verdict(benchmarks):
         changed = {**run, "rows": rows}
         assert f"| {ratio:.2f}x {mark} |" in table.render_study([(name, changed)])
         assert f"{word} the 1.8x target" in table.render_speed([(name, changed)])
+
+
+def test_the_quick_starts_time_is_the_committed_measurement(benchmarks):
+    import json
+
+    quick = benchmarks("quickstart")
+    blocks = benchmarks("readme_blocks")
+    assert quick.RESULT.is_file(), "no committed benchmarks/measured/quickstart.json"
+    run = json.loads(quick.RESULT.read_text())
+    assert blocks.block(_readme("README.md"), quick.BEGIN, quick.END) == "\n" + quick.render(run)
