@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from study.report import BEGIN, END, render_markdown
+from study.report import markers, render_markdown
 from study.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -13,7 +13,8 @@ RESULTS = ROOT / "results" / "uci3"
 def test_the_readme_results_block_is_the_committed_report():
     report = json.loads((RESULTS / "report.json").read_text())
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme[readme.index(BEGIN) + len(BEGIN) : readme.index(END)]
+    begin, end = markers("uci3")
+    block = readme[readme.index(begin) + len(begin) : readme.index(end)]
     assert block == "\n" + render_markdown(report, figures="results/uci3")
     for name in report["figures"].values():
         assert (RESULTS / name).is_file(), name

@@ -57,7 +57,7 @@ def add_suite_commands(commands: Any) -> None:
     )
     report.add_argument(
         "--readme",
-        help="also rewrite the results block of this Markdown file (e.g. README.md)",
+        help="also rewrite this suite's results block in this Markdown file (e.g. README.md)",
     )
     run.set_defaults(handler=_command_run)
     status.set_defaults(handler=_command_status)

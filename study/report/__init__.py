@@ -28,16 +28,9 @@ from study.report._study import (
 from study.report._study_html import verdict, write_report
 from study.report._suite import DatasetResults, SuiteReport, build_suite_report
 from study.report._suite_html import write_suite_report
-from study.report._suite_markdown import (
-    BEGIN,
-    END,
-    render_markdown,
-    replace_block,
-)
+from study.report._suite_markdown import markers, render_markdown, replace_block
 
 __all__ = [
-    "BEGIN",
-    "END",
     "RESULT_FILES",
     "Comparison",
     "DatasetResults",
@@ -52,6 +45,7 @@ __all__ = [
     "compared_runs",
     "load_history",
     "load_result_file",
+    "markers",
     "render_markdown",
     "replace_block",
     "verdict",

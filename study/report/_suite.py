@@ -188,7 +188,9 @@ def _with_killed_estimates(
     sessions: list[dict[str, Any]], recorded: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Sessions killed before their end line get ``seconds``: from their start to the last
-    unit recorded before the next session began (0 without one), ``estimated`` True."""
+    unit recorded before the next session began (0 without one), ``estimated`` True, and
+    ``done_before``/``done_after`` counted from the recorded units (a lower bound where
+    some units ran before units recorded their provenance)."""
     starts = [_epoch(s["started"]) for s in sessions]
     finished = sorted(_epoch(found["recorded"]) for found in recorded)
     out = []
@@ -200,7 +202,16 @@ def _with_killed_estimates(
         end = starts[index + 1] if index + 1 < len(starts) else float("inf")
         inside = [t for t in finished if begin <= t < end]
         seconds = round(max(inside) - begin, 1) if inside else 0.0
-        out.append({**session, "seconds": seconds, "estimated": True})
+        before = sum(t < begin for t in finished)
+        out.append(
+            {
+                **session,
+                "seconds": seconds,
+                "estimated": True,
+                "done_before": before,
+                "done_after": before + len(inside),
+            }
+        )
     return out
 
 

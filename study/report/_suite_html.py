@@ -11,7 +11,7 @@ from typing import Any
 
 from study.report._render import escape, fixed, html_table, number, p_value, plural
 from study.report._suite import SuiteReport, build_suite_report
-from study.report._suite_markdown import BEGIN, END, render_markdown, replace_block
+from study.report._suite_markdown import markers, render_markdown, replace_block
 from study.store import DEFAULT_STORE
 from study.suite import Suite
 
@@ -28,8 +28,12 @@ def write_suite_report(
     """
     if readme is not None:
         readme_text = Path(readme).read_text(encoding="utf-8")  # a bad path fails before work
-        if BEGIN not in readme_text or END not in readme_text:
-            raise ValueError(f"{readme}: no results block; add the lines {BEGIN} and {END}")
+        begin, end = markers(suite.name)
+        if begin not in readme_text or end not in readme_text:
+            raise ValueError(
+                f"{readme}: no results block of suite {suite.name!r}; add the lines {begin} "
+                f"and {end}"
+            )
     report = build_suite_report(suite, store=store)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -47,7 +51,9 @@ def write_suite_report(
     written = [json_path, html_path, markdown_path, *figures.values()]
     if readme is not None:
         relative = os.path.relpath(out.resolve(), Path(readme).resolve().parent)
-        replace_block(readme, render_markdown(plain, figures=Path(relative).as_posix()))
+        replace_block(
+            readme, render_markdown(plain, figures=Path(relative).as_posix()), suite=suite.name
+        )
         written.append(Path(readme))
     return written
 
@@ -280,7 +286,8 @@ def _provenance(budget: dict[str, Any]) -> list[str]:
                 [
                     [
                         escape(s["started"]),
-                        _seconds(s["seconds"]),
+                        _seconds(s["seconds"])
+                        + (" (killed: to its last unit)" if s.get("estimated") else ""),
                         str(s["done_before"]),
                         str(s["done_after"]),
                         escape(s.get("provenance", {}).get("commit", "not recorded")),

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.report import BEGIN, END, render_markdown, replace_block
+from study.report import markers, render_markdown, replace_block
 from study.run import ORPHAN_FAILURE, ORPHAN_REASON
 from study.suite import (
     determinants,
@@ -140,8 +140,8 @@ def test_the_cli_reports_a_bad_suite_file_in_one_line(tmp_path, capsys):
 
 def test_a_readme_without_the_results_block_is_refused(tmp_path):
     readme = _write(tmp_path / "README.md", "# no block here\n")
-    with pytest.raises(ValueError, match="no block between"):
-        replace_block(readme, "numbers")
+    with pytest.raises(ValueError, match="no results block of suite 'tiny'"):
+        replace_block(readme, "numbers", suite="tiny")
     assert readme.read_text() == "# no block here\n"
 
 
@@ -260,7 +260,9 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     assert again == ["suite tiny: all 40 units are done; nothing to run"]
 
     readme = tmp_path / "README.md"
-    readme.write_text(f"# Title\n\n{BEGIN}\nold numbers\n{END}\n\nmore text\n")
+    begin, end = markers("tiny")
+    other = "\n".join(markers("other")) + "\n"  # another suite's block stays as it is
+    readme.write_text(f"# Title\n\n{other}{begin}\nold numbers\n{end}\n\nmore text\n")
     paths = write_suite_report(suite, store=store, out=tmp_path / "out", readme=readme)
     assert {p.name for p in paths} >= {"report.json", "report.html", "report.md", "README.md"}
     report = json.loads((tmp_path / "out" / "report.json").read_text())
@@ -295,7 +297,8 @@ def test_a_tiny_suite_runs_resumes_and_reports(tmp_path, monkeypatch):
     assert "relu-default" in html and "<img" in html
     # the README block is the Markdown of report.json, its images relative to the README
     text = readme.read_text()
-    assert "old numbers" not in text and text.endswith(f"{END}\n\nmore text\n")
+    assert "old numbers" not in text and text.endswith(f"{end}\n\nmore text\n")
+    assert text.startswith(f"# Title\n\n{other}")
     assert render_markdown(report, figures="out") in text
     assert "| **actmix** | tuned |" in text and "](out/folds_reg.png)" in text
     assert "reg: tuned actmix is " in report["answer"] and "Knobs of actmix" in report["answer"]

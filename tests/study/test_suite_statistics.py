@@ -317,3 +317,5 @@ def test_a_session_killed_before_its_end_line_counts_to_its_last_unit(tmp_path):
     estimated = _with_killed_estimates(sessions, recorded)
     assert estimated[1]["seconds"] == 80.0 and estimated[1]["estimated"]
     assert [s["seconds"] for s in estimated] == [100.0, 80.0, 30.0]
+    # the report's session table needs the unit counts of a killed session too
+    assert (estimated[1]["done_before"], estimated[1]["done_after"]) == (0, 2)
