@@ -10,7 +10,7 @@ n=$(cd "$store" && find units -name "*.json" | grep -vc trials.json)
 [ "$n" = 120 ] || { echo "only $n of 120 units in $store" >&2; exit 1; }
 tmp=$(mktemp -d)
 cp "$here"/* "$tmp"/
-git rm -rq results/knobs/in-progress
+git rm -rq --cached results/knobs/in-progress
 rm -rf results/knobs/in-progress
 mkdir -p results/knobs/records
 cp -r "$store/units" results/knobs/records/
